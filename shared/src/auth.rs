@@ -1,0 +1,276 @@
+//! Bearer-token authentication: JWT verification with a pinned algorithm, and the principal.
+
+use std::collections::BTreeSet;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, JwtConfig, JwtKey};
+use crate::user::{UserId, ADMIN_ROLE};
+
+/// Clock skew tolerated on `exp` (and `nbf` when present).
+pub const LEEWAY_SECONDS: u64 = 60;
+
+/// Why a request is not authenticated. The text is for logs; APIs answer with their own 401 body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token")]
+    MissingToken,
+    #[error("malformed Authorization header")]
+    MalformedHeader,
+    #[error("token expired")]
+    Expired,
+    #[error("token rejected: {0}")]
+    Rejected(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub exp: u64,
+    pub iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// Who is calling: the token's subject and roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub roles: BTreeSet<String>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(ADMIN_ROLE)
+    }
+}
+
+/// Verifies tokens. Built once per cold start.
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub fn new(config: &JwtConfig) -> Result<Self, ConfigError> {
+        let (key, alg) = match &config.key {
+            JwtKey::Secret(secret) => (DecodingKey::from_secret(secret), Algorithm::HS256),
+            JwtKey::PublicKeyPem(pem) => {
+                if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+                    (key, Algorithm::RS256)
+                } else if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
+                    (key, Algorithm::ES256)
+                } else {
+                    return Err(ConfigError::Invalid {
+                        name: "JWT_PUBLIC_KEY",
+                        reason: "not an RSA or EC public key in PEM form".into(),
+                    });
+                }
+            }
+        };
+        // Only the algorithm the key implies is accepted: no `none`, no HS/RS confusion.
+        let mut validation = Validation::new(alg);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match &config.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        if let Some(iss) = &config.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        Ok(Self { key, validation })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                other => AuthError::Rejected(format!("{other:?}")),
+            },
+        )?;
+        let id: i64 = data
+            .claims
+            .sub
+            .parse()
+            .map_err(|_| AuthError::Rejected("sub is not an integer user id".into()))?;
+        let user_id =
+            UserId::new(id).map_err(|_| AuthError::Rejected("sub is not a valid user id".into()))?;
+        Ok(Principal {
+            user_id,
+            roles: data.claims.roles.into_iter().collect(),
+        })
+    }
+
+    /// Authenticates from an `Authorization: Bearer <JWT>` header value.
+    pub fn verify_header(&self, value: Option<&http::HeaderValue>) -> Result<Principal, AuthError> {
+        let value = value.ok_or(AuthError::MissingToken)?;
+        let value = value.to_str().map_err(|_| AuthError::MalformedHeader)?;
+        let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::MalformedHeader)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(AuthError::MalformedHeader);
+        }
+        self.verify(token.trim())
+    }
+
+    pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, AuthError> {
+        self.verify_header(headers.get(http::header::AUTHORIZATION))
+    }
+}
+
+/// Mints tokens (for `userctl token` and tests): HS256 with the shared secret, or RS256/ES256
+/// with a private key.
+pub struct Signer {
+    key: EncodingKey,
+    alg: Algorithm,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl Signer {
+    pub fn hs256(secret: &[u8], issuer: Option<String>, audience: Option<String>) -> Self {
+        Self {
+            key: EncodingKey::from_secret(secret),
+            alg: Algorithm::HS256,
+            issuer,
+            audience,
+        }
+    }
+
+    pub fn from_private_pem(
+        pem: &str,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let (key, alg) = if let Ok(k) = EncodingKey::from_rsa_pem(pem.as_bytes()) {
+            (k, Algorithm::RS256)
+        } else if let Ok(k) = EncodingKey::from_ec_pem(pem.as_bytes()) {
+            (k, Algorithm::ES256)
+        } else {
+            return Err(ConfigError::Invalid {
+                name: "JWT_PRIVATE_KEY",
+                reason: "not an RSA or EC private key in PEM form".into(),
+            });
+        };
+        Ok(Self {
+            key,
+            alg,
+            issuer,
+            audience,
+        })
+    }
+
+    /// The signer matching a verifier configuration; a public key needs `private_pem`.
+    pub fn for_config(config: &JwtConfig, private_pem: Option<&str>) -> Result<Self, ConfigError> {
+        match (&config.key, private_pem) {
+            (JwtKey::Secret(s), _) => Ok(Self::hs256(s, config.issuer.clone(), config.audience.clone())),
+            (JwtKey::PublicKeyPem(_), Some(pem)) => {
+                Self::from_private_pem(pem, config.issuer.clone(), config.audience.clone())
+            }
+            (JwtKey::PublicKeyPem(_), None) => Err(ConfigError::Missing("JWT_PRIVATE_KEY")),
+        }
+    }
+
+    pub fn sign(&self, user: UserId, roles: &[String], ttl_seconds: i64) -> String {
+        let now = now_unix();
+        let claims = Claims {
+            sub: user.to_string(),
+            roles: roles.to_vec(),
+            exp: (now + ttl_seconds).max(0) as u64,
+            iat: now.max(0) as u64,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(self.alg), &claims, &self.key)
+            .expect("signing with a validated key cannot fail")
+    }
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn config() -> JwtConfig {
+        JwtConfig {
+            key: JwtKey::Secret(SECRET.to_vec()),
+            issuer: None,
+            audience: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_admin() {
+        let v = Verifier::new(&config()).unwrap();
+        let t = Signer::hs256(SECRET, None, None).sign(UserId::new(7).unwrap(), &["admin".into()], 60);
+        let p = v.verify(&t).unwrap();
+        assert_eq!(p.user_id.get(), 7);
+        assert!(p.is_admin());
+    }
+
+    #[test]
+    fn rejects_expired_beyond_leeway_but_not_within() {
+        let v = Verifier::new(&config()).unwrap();
+        let s = Signer::hs256(SECRET, None, None);
+        let id = UserId::new(1).unwrap();
+        assert_eq!(v.verify(&s.sign(id, &[], -120)), Err(AuthError::Expired));
+        assert!(v.verify(&s.sign(id, &[], -30)).is_ok());
+    }
+
+    #[test]
+    fn rejects_wrong_key_and_alg_none() {
+        let v = Verifier::new(&config()).unwrap();
+        let other = Signer::hs256(b"another-secret-another-secret-xx", None, None);
+        assert!(v.verify(&other.sign(UserId::new(1).unwrap(), &[], 60)).is_err());
+        // A hand-made unsigned token with alg "none".
+        use base64_like::encode;
+        let header = encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = encode(format!(r#"{{"sub":"1","roles":["admin"],"exp":{},"iat":0}}"#, now_unix() + 60).as_bytes());
+        assert!(v.verify(&format!("{header}.{body}.")).is_err());
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &Claims { sub: "1".into(), roles: vec![], exp: (now_unix() + 60) as u64, iat: 0, iss: None, aud: None },
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(v.verify(&hs384).is_err());
+    }
+
+    #[test]
+    fn header_parsing() {
+        let v = Verifier::new(&config()).unwrap();
+        assert_eq!(v.verify_header(None), Err(AuthError::MissingToken));
+        let bad = http::HeaderValue::from_static("Basic abc");
+        assert_eq!(v.verify_header(Some(&bad)), Err(AuthError::MalformedHeader));
+    }
+
+    /// Minimal base64url without padding, enough to forge test tokens.
+    mod base64_like {
+        pub fn encode(input: &[u8]) -> String {
+            const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in input.chunks(3) {
+                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+                for i in 0..=chunk.len() {
+                    out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Configuration from environment variables: the same names in Lambda and locally.
+
+use std::env;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required but not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// How tokens are verified: a shared HS256 secret, or a public key whose type pins the algorithm.
+#[derive(Clone)]
+pub enum JwtKey {
+    Secret(Vec<u8>),
+    PublicKeyPem(String),
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtKey::Secret(_) => f.write_str("JwtKey::Secret(<redacted>)"),
+            JwtKey::PublicKeyPem(_) => f.write_str("JwtKey::PublicKeyPem(..)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub key: JwtKey,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub dynamodb_endpoint: Option<String>,
+    pub region: Option<String>,
+    pub jwt: JwtConfig,
+}
+
+/// Shortest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash (256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let table_name = get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?;
+        let key = match (get("JWT_SECRET"), get("JWT_PUBLIC_KEY")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_SECRET",
+                    reason: "set either JWT_SECRET or JWT_PUBLIC_KEY, not both".into(),
+                })
+            }
+            (Some(secret), None) => {
+                if secret.len() < MIN_SECRET_BYTES {
+                    return Err(ConfigError::Invalid {
+                        name: "JWT_SECRET",
+                        reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                    });
+                }
+                JwtKey::Secret(secret.into_bytes())
+            }
+            (None, Some(pem)) => JwtKey::PublicKeyPem(pem.replace("\\n", "\n")),
+            (None, None) => return Err(ConfigError::Missing("JWT_SECRET or JWT_PUBLIC_KEY")),
+        };
+        Ok(Self {
+            table_name,
+            dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
+            region: get("AWS_REGION"),
+            jwt: JwtConfig {
+                key,
+                issuer: get("JWT_ISSUER"),
+                audience: get("JWT_AUDIENCE"),
+            },
+        })
+    }
+}
+
+/// A boolean switch from the environment: unset means `default`.
+pub fn env_flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(default),
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            other => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected true or false, got {other:?}"),
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn requires_table_and_a_key() {
+        assert!(matches!(
+            Config::from_lookup(lookup(&[])),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        ));
+        assert!(matches!(
+            Config::from_lookup(lookup(&[("TABLE_NAME", "t")])),
+            Err(ConfigError::Missing(_))
+        ));
+        assert!(matches!(
+            Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("JWT_SECRET", "short")])),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let c = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_ISSUER", "me"),
+        ]))
+        .unwrap();
+        assert_eq!(c.table_name, "t");
+        assert_eq!(c.jwt.issuer.as_deref(), Some("me"));
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+    }
+}

@@ -1,0 +1,33 @@
+//! The cold start every HTTP function shares: logs, configuration, state built once, then the
+//! Lambda runtime loop.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use lambda_http::{service_fn, Body, Request, Response};
+
+use crate::config::ConfigError;
+
+/// Builds the state with `init` (failing the cold start with one clear log line on bad
+/// configuration) and serves `handler` with it for the life of the sandbox.
+pub async fn run_http<S, I, H, F>(init: I, handler: H) -> Result<(), lambda_http::Error>
+where
+    S: Send + Sync + 'static,
+    I: Future<Output = Result<S, ConfigError>>,
+    H: Fn(&'static S, Request) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    crate::telemetry::init();
+    let state: &'static S = match init.await {
+        Ok(state) => Box::leak(Box::new(state)),
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration: refusing to start");
+            return Err(e.into());
+        }
+    };
+    let handler = &handler;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(handler(state, req).await)
+    }))
+    .await
+}
