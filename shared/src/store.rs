@@ -38,6 +38,8 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 pub const CODE_TTL_SECONDS: i64 = 600;
 /// Wrong guesses a 2FA code survives before it is useless.
 pub const CODE_MAX_ATTEMPTS: i64 = 5;
+/// Largest user item we write: DynamoDB's limit is 400 KB; the margin covers our estimate.
+pub const MAX_ITEM_BYTES: usize = 380_000;
 /// Optimistic writes retried this many times before `Error::Contention`.
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -283,7 +285,10 @@ impl Store {
     /// Applies `patch`. A change that moves no lock is one conditional `UpdateItem` (no read);
     /// otherwise the user is read and the change written in one transaction, on its version.
     pub async fn update(&self, id: UserId, patch: &UserPatch, expect: &[Expect]) -> Result<User> {
-        if !patch.touches_unique() && patch.email_code.is_none() {
+        // Preference and property upserts grow the item: they go through a read so the size of
+        // the result is known before anything is written.
+        let grows = !patch.preferences.is_empty() || !patch.properties.is_empty();
+        if !patch.touches_unique() && patch.email_code.is_none() && !grows {
             return self.update_blind(id, patch, expect).await;
         }
         self.update_after_read(id, |user: &User| {
@@ -362,6 +367,12 @@ impl Store {
         let v = expr.value(n(current.version));
         expr.condition(format!("version = {v}"));
         let expected = apply_patch(current, patch, &now);
+        let size = item_size(&user_to_item(&expected));
+        if size > MAX_ITEM_BYTES {
+            return Err(Error::TooLarge(format!(
+                "the user would take {size} bytes, at most {MAX_ITEM_BYTES} are allowed"
+            )));
+        }
 
         if !patch.touches_unique() && patch.email_code.is_none() {
             let result = self
@@ -989,6 +1000,20 @@ fn user_to_item(u: &User) -> HashMap<String, AttributeValue> {
         item.insert("intro_reviewed".to_owned(), AttributeValue::Bool(b));
     }
     item
+}
+
+/// DynamoDB's item size: attribute names plus values, maps and sets counted by their parts.
+fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    fn value_size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::Ss(v) | AttributeValue::Ns(v) => v.iter().map(String::len).sum(),
+            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + value_size(v) + 1).sum::<usize>(),
+            AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
 }
 
 fn get_s(item: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {

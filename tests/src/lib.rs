@@ -1,0 +1,228 @@
+//! Test kit: a real DynamoDB-protocol server (moto) over HTTP, a fresh table per test, users,
+//! tokens, and the `userctl` binary.
+//!
+//! The server comes from `MOTO_ENDPOINT` when set (the test command starts one), else this kit
+//! starts `moto_server` from the project's `.venv` (or `PATH`). If neither works the tests fail
+//! with a message saying how to fix it: they never skip.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use shared::auth::Signer;
+use shared::config::{Config, JwtConfig, JwtKey};
+use shared::password::hash_blocking;
+use shared::store::Store;
+use shared::table::TableDef;
+use shared::user::{Email, NewUser, Password, Role, Status, User, UserId, Username};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "Correct-Horse-9";
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+struct MotoProcess {
+    endpoint: String,
+    _keeper: Option<Child>,
+}
+
+static MOTO: OnceLock<MotoProcess> = OnceLock::new();
+
+/// The endpoint of a running moto server, started on first use.
+pub fn moto_endpoint() -> String {
+    MOTO.get_or_init(start_moto).endpoint.clone()
+}
+
+fn start_moto() -> MotoProcess {
+    if let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") {
+        wait_for(&endpoint, Duration::from_secs(30));
+        return MotoProcess {
+            endpoint,
+            _keeper: None,
+        };
+    }
+    let venv_python = workspace_root().join(".venv/bin/python");
+    let python = if venv_python.exists() {
+        venv_python
+    } else {
+        PathBuf::from("python3")
+    };
+    let port = free_port();
+    // The server stops when our stdin pipe closes, i.e. when this test binary exits, however
+    // it exits.
+    let child = Command::new(&python)
+        .arg(workspace_root().join("scripts/dynamodb_server.py"))
+        .args(["--port", &port.to_string(), "--exit-on-stdin-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start the test DynamoDB server ({e}). Run the test command from the README \
+                 (scripts/test), or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`, \
+                 or set MOTO_ENDPOINT"
+            )
+        });
+    let mut child = child;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    if !try_wait_for(&endpoint, Duration::from_secs(30)) {
+        let _ = child.kill();
+        panic!("the test DynamoDB server did not come up at {endpoint}: is moto[server] installed in .venv?");
+    }
+    MotoProcess {
+        endpoint,
+        _keeper: Some(child),
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn try_wait_for(endpoint: &str, timeout: Duration) -> bool {
+    let addr = endpoint.trim_start_matches("http://");
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if TcpStream::connect(addr).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn wait_for(endpoint: &str, timeout: Duration) {
+    assert!(
+        try_wait_for(endpoint, timeout),
+        "nothing listens at MOTO_ENDPOINT={endpoint}"
+    );
+}
+
+pub fn unique_table_name() -> String {
+    format!("users-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn config(table: &str) -> Config {
+    Config {
+        table_name: table.to_owned(),
+        dynamodb_endpoint: Some(moto_endpoint()),
+        region: Some("us-east-1".to_owned()),
+        jwt: JwtConfig {
+            key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
+            issuer: None,
+            audience: None,
+        },
+    }
+}
+
+/// A new, empty table created from `template.yaml`'s definition, and its store.
+pub async fn fresh_store() -> (Store, Config) {
+    let config = config(&unique_table_name());
+    let store = Store::connect(&config).await;
+    TableDef::from_committed_template()
+        .expect("template parses")
+        .create(store.client(), store.table())
+        .await
+        .expect("create table in moto");
+    (store, config)
+}
+
+pub async fn fresh_state() -> (shared::AppState, Config) {
+    let (_, config) = fresh_store().await;
+    let state = shared::AppState::from_config(&config).await.expect("valid config");
+    (state, config)
+}
+
+fn hashed(password: &str) -> shared::password::PasswordHash {
+    // Hashing is the slow part of seeding: share one hash of the common password.
+    static CACHE: OnceLock<Mutex<Vec<(String, shared::password::PasswordHash)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    if let Some((_, h)) = cache.lock().unwrap().iter().find(|(p, _)| p == password) {
+        return h.clone();
+    }
+    let h = hash_blocking(&Password::parse("password", password, 1).unwrap()).unwrap();
+    cache.lock().unwrap().push((password.to_owned(), h.clone()));
+    h
+}
+
+/// A user with id `id`, username `user<id>`, email `user<id>@example.com`, password
+/// [`PASSWORD`].
+pub fn new_user(id: i64, roles: &[&str]) -> NewUser {
+    NewUser {
+        id: UserId::new(id).unwrap(),
+        uuid: uuid::Uuid::new_v4().to_string(),
+        username: Username::parse(&format!("user{id}")).unwrap(),
+        email: Email::parse(&format!("user{id}@example.com")).unwrap(),
+        password_hash: Some(hashed(PASSWORD)),
+        roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
+        status: Status::Active,
+        name: None,
+        first_name: None,
+        last_name: None,
+        nickname: None,
+        data: None,
+        auth_type: 1,
+        root_role: None,
+        preferences: Vec::new(),
+        properties: Vec::new(),
+        intro_reviewed: None,
+    }
+}
+
+pub async fn seed(store: &Store, id: i64, roles: &[&str]) -> User {
+    store.create(&new_user(id, roles)).await.expect("seed user")
+}
+
+pub fn token(id: i64, roles: &[&str]) -> String {
+    Signer::hs256(SECRET.as_bytes(), None, None).sign(
+        UserId::new(id).unwrap(),
+        &roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        600,
+    )
+}
+
+pub fn bearer(id: i64, roles: &[&str]) -> String {
+    format!("Bearer {}", token(id, roles))
+}
+
+/// Every item key in the table, sorted: to assert no orphaned lock exists.
+pub async fn all_keys(store: &Store) -> Vec<String> {
+    let mut keys: Vec<String> = store
+        .scan_all()
+        .await
+        .expect("scan")
+        .iter()
+        .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Builds (once per test binary) and returns the `userctl` binary.
+pub fn userctl_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "userctl", "--bin", "userctl"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build for userctl");
+        assert!(status.success(), "building userctl failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        target.join("debug").join("userctl")
+    })
+    .clone()
+}
