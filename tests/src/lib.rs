@@ -226,3 +226,56 @@ pub fn userctl_bin() -> PathBuf {
     })
     .clone()
 }
+
+/// The request API Gateway would hand a function for `method path` on one of its `routes`.
+pub fn request(
+    routes: &[shared::apigw::Route],
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> lambda_http::Request {
+    let (route, params) = routes
+        .iter()
+        .filter(|r| r.method == method)
+        .find_map(|r| shared::apigw::match_route(r.path, path).map(|p| (r, p)))
+        .unwrap_or_else(|| panic!("no route for {method} {path}"));
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if let Some(a) = authorization {
+        headers.push(("authorization".to_owned(), a.to_owned()));
+    }
+    shared::apigw::HttpEvent {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        route_key: route.key(),
+        path_parameters: params,
+        headers,
+        body: body.to_vec(),
+        ..Default::default()
+    }
+    .to_request()
+}
+
+/// Status and JSON body of a function's response (`Null` for an empty body).
+pub fn json_of(resp: &lambda_http::Response<lambda_http::Body>) -> (u16, serde_json::Value) {
+    let bytes: &[u8] = match resp.body() {
+        lambda_http::Body::Empty => &[],
+        lambda_http::Body::Text(t) => t.as_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => &[],
+    };
+    let value = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(bytes).unwrap_or_else(|_| {
+            panic!("response body is not JSON: {}", String::from_utf8_lossy(bytes))
+        })
+    };
+    (resp.status().as_u16(), value)
+}
+
+/// Asserts no response or stored text holds a secret: no PHC hash, no plaintext password.
+pub fn assert_no_secrets(text: &str) {
+    assert!(!text.contains("$argon2"), "a password hash leaked: {text}");
+    assert!(!text.contains(PASSWORD), "a password leaked: {text}");
+}

@@ -132,6 +132,7 @@ pub struct UserResponse {
     pub seen_at: Option<String>,
     pub created_at: String,
     pub account_type: String,
+    #[serde(rename = "isAPI")]
     pub is_api: bool,
     pub permissions: Vec<String>,
 }
