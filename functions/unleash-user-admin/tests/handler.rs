@@ -1,6 +1,6 @@
 //! The handler in-process, against the moto test server: every status the document lists.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use testkit::{assert_no_secrets, bearer, fresh_state, json_of, request, seed};
 use unleash_user_admin::{handle, ROUTES};
 
