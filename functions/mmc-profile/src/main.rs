@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::run_http(shared::AppState::from_env(), mmc_profile::handle).await
+    shared::runtime::run_http(mmc_profile::State::from_env(), mmc_profile::handle).await
 }
