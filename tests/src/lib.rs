@@ -279,3 +279,70 @@ pub fn assert_no_secrets(text: &str) {
     assert!(!text.contains("$argon2"), "a password hash leaked: {text}");
     assert!(!text.contains(PASSWORD), "a password leaked: {text}");
 }
+
+/// The environment the functions and `userctl` read, for a table on the test server.
+pub fn env_for(config: &Config) -> Vec<(String, String)> {
+    vec![
+        ("TABLE_NAME".into(), config.table_name.clone()),
+        ("DYNAMODB_ENDPOINT".into(), config.dynamodb_endpoint.clone().unwrap_or_default()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+        ("JWT_SECRET".into(), SECRET.into()),
+        ("RUST_LOG".into(), "warn".into()),
+    ]
+}
+
+/// Runs `userctl ARGS` against `config`'s table; returns (success, stdout, stderr).
+pub fn userctl(config: &Config, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(userctl_bin())
+        .args(args)
+        .env_clear()
+        .envs(env_for(config))
+        .output()
+        .expect("run userctl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running `userctl serve` on a free port; stopped when dropped.
+pub struct Served {
+    pub base: String,
+    pub port: u16,
+    child: Child,
+}
+
+impl Served {
+    pub fn start(config: &Config) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    pub fn start_with(config: &Config, extra_env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let child = Command::new(userctl_bin())
+            .args(["serve", "--port", &port.to_string()])
+            .env_clear()
+            .envs(env_for(config))
+            .envs(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start userctl serve");
+        let base = format!("http://127.0.0.1:{port}");
+        assert!(try_wait_for(&base, Duration::from_secs(30)), "userctl serve did not start");
+        Self { base, port, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

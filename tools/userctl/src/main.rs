@@ -38,6 +38,8 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Print the routes `serve` answers, one `METHOD /path` a line.
+    Routes,
     /// Serve every function on 127.0.0.1 at its template.yaml routes, in-process.
     Serve {
         #[arg(long, default_value_t = 3000)]
@@ -58,6 +60,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> Result<(), String> {
+    if let Command::Routes = command {
+        for route in serve::route_keys() {
+            println!("{route}");
+        }
+        return Ok(());
+    }
     let config = Config::from_env().map_err(|e| format!("configuration: {e}"))?;
     match command {
         Command::CreateTable => create_table(&config).await,
@@ -93,6 +101,7 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { port } => serve::serve(port).await,
+        Command::Routes => Ok(()),
     }
 }
 
