@@ -198,7 +198,11 @@ fn base64_encode(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -281,7 +285,10 @@ mod tests {
         assert_eq!(path_param(&req, "userName").as_deref(), Some("bob"));
         assert_eq!(body_bytes(&req), b"{\"a\":1}");
         assert_eq!(req.headers()["authorization"], "Bearer x");
-        let bin = HttpEvent { body: vec![0xff, 0xfe], ..ev };
+        let bin = HttpEvent {
+            body: vec![0xff, 0xfe],
+            ..ev
+        };
         assert_eq!(body_bytes(&bin.to_request()), &[0xff, 0xfe]);
     }
 
@@ -295,8 +302,14 @@ mod tests {
         assert_eq!(parse_json::<T>(b"").unwrap_err(), BodyError::Empty);
         assert_eq!(parse_json::<T>(&[0xff]).unwrap_err(), BodyError::NotUtf8);
         assert_eq!(parse_json::<T>(b"[1]").unwrap_err(), BodyError::NotObject);
-        assert!(matches!(parse_json::<T>(b"{").unwrap_err(), BodyError::NotJson(_)));
-        assert_eq!(parse_json::<T>(b"{\"a\":1}").unwrap_err().field(), Some("a"));
+        assert!(matches!(
+            parse_json::<T>(b"{").unwrap_err(),
+            BodyError::NotJson(_)
+        ));
+        assert_eq!(
+            parse_json::<T>(b"{\"a\":1}").unwrap_err().field(),
+            Some("a")
+        );
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse_json::<T>(&big).unwrap_err(), BodyError::TooLarge);
     }

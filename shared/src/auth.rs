@@ -100,8 +100,8 @@ impl Verifier {
             .sub
             .parse()
             .map_err(|_| AuthError::Rejected("sub is not an integer user id".into()))?;
-        let user_id =
-            UserId::new(id).map_err(|_| AuthError::Rejected("sub is not a valid user id".into()))?;
+        let user_id = UserId::new(id)
+            .map_err(|_| AuthError::Rejected("sub is not a valid user id".into()))?;
         Ok(Principal {
             user_id,
             roles: data.claims.roles.into_iter().collect(),
@@ -112,7 +112,10 @@ impl Verifier {
     pub fn verify_header(&self, value: Option<&http::HeaderValue>) -> Result<Principal, AuthError> {
         let value = value.ok_or(AuthError::MissingToken)?;
         let value = value.to_str().map_err(|_| AuthError::MalformedHeader)?;
-        let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::MalformedHeader)?;
+        let (scheme, token) = value
+            .trim()
+            .split_once(' ')
+            .ok_or(AuthError::MalformedHeader)?;
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
             return Err(AuthError::MalformedHeader);
         }
@@ -169,7 +172,11 @@ impl Signer {
     /// The signer matching a verifier configuration; a public key needs `private_pem`.
     pub fn for_config(config: &JwtConfig, private_pem: Option<&str>) -> Result<Self, ConfigError> {
         match (&config.key, private_pem) {
-            (JwtKey::Secret(s), _) => Ok(Self::hs256(s, config.issuer.clone(), config.audience.clone())),
+            (JwtKey::Secret(s), _) => Ok(Self::hs256(
+                s,
+                config.issuer.clone(),
+                config.audience.clone(),
+            )),
             (JwtKey::PublicKeyPem(_), Some(pem)) => {
                 Self::from_private_pem(pem, config.issuer.clone(), config.audience.clone())
             }
@@ -216,7 +223,8 @@ mod tests {
     #[test]
     fn round_trip_and_admin() {
         let v = Verifier::new(&config()).unwrap();
-        let t = Signer::hs256(SECRET, None, None).sign(UserId::new(7).unwrap(), &["admin".into()], 60);
+        let t =
+            Signer::hs256(SECRET, None, None).sign(UserId::new(7).unwrap(), &["admin".into()], 60);
         let p = v.verify(&t).unwrap();
         assert_eq!(p.user_id.get(), 7);
         assert!(p.is_admin());
@@ -235,15 +243,30 @@ mod tests {
     fn rejects_wrong_key_and_alg_none() {
         let v = Verifier::new(&config()).unwrap();
         let other = Signer::hs256(b"another-secret-another-secret-xx", None, None);
-        assert!(v.verify(&other.sign(UserId::new(1).unwrap(), &[], 60)).is_err());
+        assert!(v
+            .verify(&other.sign(UserId::new(1).unwrap(), &[], 60))
+            .is_err());
         // A hand-made unsigned token with alg "none".
         use base64_like::encode;
         let header = encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let body = encode(format!(r#"{{"sub":"1","roles":["admin"],"exp":{},"iat":0}}"#, now_unix() + 60).as_bytes());
+        let body = encode(
+            format!(
+                r#"{{"sub":"1","roles":["admin"],"exp":{},"iat":0}}"#,
+                now_unix() + 60
+            )
+            .as_bytes(),
+        );
         assert!(v.verify(&format!("{header}.{body}.")).is_err());
         let hs384 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS384),
-            &Claims { sub: "1".into(), roles: vec![], exp: (now_unix() + 60) as u64, iat: 0, iss: None, aud: None },
+            &Claims {
+                sub: "1".into(),
+                roles: vec![],
+                exp: (now_unix() + 60) as u64,
+                iat: 0,
+                iss: None,
+                aud: None,
+            },
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
@@ -261,10 +284,15 @@ mod tests {
     /// Minimal base64url without padding, enough to forge test tokens.
     mod base64_like {
         pub fn encode(input: &[u8]) -> String {
-            const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            const T: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();
             for chunk in input.chunks(3) {
-                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let b = [
+                    chunk[0],
+                    *chunk.get(1).unwrap_or(&0),
+                    *chunk.get(2).unwrap_or(&0),
+                ];
                 let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
                 for i in 0..=chunk.len() {
                     out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);

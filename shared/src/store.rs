@@ -26,8 +26,7 @@ use crate::config::Config;
 use crate::error::{Error, Result, UniqueField};
 use crate::password::PasswordHash;
 use crate::user::{
-    Email, NewUser, NewmProfile, Preference, Property, RolesChange, Status, User, UserId,
-    UserPatch,
+    Email, NewUser, NewmProfile, Preference, Property, RolesChange, Status, User, UserId, UserPatch,
 };
 
 /// The table's partition key attribute.
@@ -202,15 +201,15 @@ impl Store {
             updated_at: now,
             version: 1,
         };
-        let lock = |pk: String| {
-            HashMap::from([
-                (PK.to_owned(), s(pk)),
-                ("user_id".to_owned(), n(new.id)),
-            ])
-        };
+        let lock =
+            |pk: String| HashMap::from([(PK.to_owned(), s(pk)), ("user_id".to_owned(), n(new.id))]);
         let puts = [
             (user_to_item(&user), UniqueField::Id, new.id.to_string()),
-            (lock(uuid_pk(&new.uuid)), UniqueField::Uuid, new.uuid.clone()),
+            (
+                lock(uuid_pk(&new.uuid)),
+                UniqueField::Uuid,
+                new.uuid.clone(),
+            ),
             (
                 lock(username_pk(&new.username.key())),
                 UniqueField::Username,
@@ -529,9 +528,7 @@ impl Store {
             .await
         {
             Ok(_) => Ok(None),
-            Err(SdkError::ServiceError(ctx))
-                if ctx.err().is_transaction_canceled_exception() =>
-            {
+            Err(SdkError::ServiceError(ctx)) if ctx.err().is_transaction_canceled_exception() => {
                 let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) = ctx.err() else {
                     unreachable!("checked above");
                 };
@@ -541,7 +538,10 @@ impl Store {
                     .map(|r| r.code().map(str::to_owned))
                     .collect();
                 if codes.iter().any(|c| {
-                    matches!(c.as_deref(), Some("ThrottlingError" | "ProvisionedThroughputExceeded"))
+                    matches!(
+                        c.as_deref(),
+                        Some("ThrottlingError" | "ProvisionedThroughputExceeded")
+                    )
                 }) {
                     return Err(Error::Unavailable("transaction throttled".into()));
                 }
@@ -699,7 +699,10 @@ struct UpdateExpr {
 
 impl UpdateExpr {
     fn name(&mut self, attr: &str) -> String {
-        let placeholder = format!("#{}", attr.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let placeholder = format!(
+            "#{}",
+            attr.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
         self.names.insert(placeholder.clone(), attr.to_owned());
         placeholder
     }
@@ -766,7 +769,10 @@ impl UpdateExpr {
         e.set_opt_str("last_name", p.last_name.as_ref().map(|v| v.as_str()));
         e.set_opt_str("nickname", p.nickname.as_ref().map(|v| v.as_str()));
         e.set_opt_str("status", p.status.map(Status::as_str));
-        e.set_opt_str("password_hash", p.password_hash.as_ref().map(PasswordHash::as_phc));
+        e.set_opt_str(
+            "password_hash",
+            p.password_hash.as_ref().map(PasswordHash::as_phc),
+        );
         if p.clear_password && p.password_hash.is_none() {
             let name = e.name("password_hash");
             e.removes.push(name);
@@ -989,9 +995,15 @@ fn user_to_item(u: &User) -> HashMap<String, AttributeValue> {
     opt("last_name", &u.last_name);
     opt("nickname", &u.nickname);
     opt("data", &u.data);
-    opt("password_hash", &u.password_hash.as_ref().map(|h| h.as_phc().to_owned()));
+    opt(
+        "password_hash",
+        &u.password_hash.as_ref().map(|h| h.as_phc().to_owned()),
+    );
     if !u.roles.is_empty() {
-        item.insert("roles".to_owned(), AttributeValue::Ss(u.roles.iter().cloned().collect()));
+        item.insert(
+            "roles".to_owned(),
+            AttributeValue::Ss(u.roles.iter().cloned().collect()),
+        );
     }
     if let Some(r) = u.root_role {
         item.insert("root_role".to_owned(), n(r));
@@ -1008,7 +1020,12 @@ fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
         match v {
             AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
             AttributeValue::Ss(v) | AttributeValue::Ns(v) => v.iter().map(String::len).sum(),
-            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + value_size(v) + 1).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, v)| k.len() + value_size(v) + 1)
+                    .sum::<usize>()
+            }
             AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<usize>(),
             _ => 1,
         }
@@ -1119,7 +1136,9 @@ fn user_from_item(item: &HashMap<String, AttributeValue>) -> Result<User> {
             wallet_address: get_s(item, "wallet_address"),
         },
         intro_reviewed: get_bool(item, "intro_reviewed"),
-        password_failures: get_n(item, "pw_failures").unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+        password_failures: get_n(item, "pw_failures")
+            .unwrap_or(0)
+            .clamp(0, i64::from(u32::MAX)) as u32,
         password_failed_at: get_n(item, "pw_failed_at"),
         created_at: get_s(item, "created_at").unwrap_or_default(),
         updated_at: get_s(item, "updated_at").unwrap_or_default(),
@@ -1152,16 +1171,19 @@ where
                 | "InternalServerError"
                 | "ServiceUnavailable"
                 | "TransactionInProgressException"
-                | "TransactionConflictException" => Error::Unavailable(format!("{code}: {message}")),
+                | "TransactionConflictException" => {
+                    Error::Unavailable(format!("{code}: {message}"))
+                }
                 "ValidationException" if message.contains("size") => {
                     Error::TooLarge("the change would make the user item too large".into())
                 }
                 _ => Error::Internal(format!("DynamoDB {code}: {message}")),
             }
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            Error::Unavailable(format!("DynamoDB unreachable: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Error::Unavailable(format!(
+            "DynamoDB unreachable: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+        )),
         SdkError::ResponseError(_) => Error::Unavailable(format!(
             "DynamoDB answered badly: {}",
             aws_sdk_dynamodb::error::DisplayErrorContext(&e)
@@ -1191,7 +1213,11 @@ pub async fn dynamodb_client(config: &Config) -> Client {
     }
     if config.dynamodb_endpoint.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "local-endpoint",
+            "local",
+            "local",
+            None,
+            None,
+            "local-endpoint",
         ));
     }
     let sdk = loader.load().await;
@@ -1215,8 +1241,14 @@ mod tests {
         }
         let id = UserId::new(1).unwrap();
         let other = UserId::new(2).unwrap();
-        assert_ne!(code_hash(id, "a@x.io", "123456"), code_hash(other, "a@x.io", "123456"));
-        assert_ne!(code_hash(id, "a@x.io", "123456"), code_hash(id, "b@x.io", "123456"));
+        assert_ne!(
+            code_hash(id, "a@x.io", "123456"),
+            code_hash(other, "a@x.io", "123456")
+        );
+        assert_ne!(
+            code_hash(id, "a@x.io", "123456"),
+            code_hash(id, "b@x.io", "123456")
+        );
     }
 
     #[test]

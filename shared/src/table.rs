@@ -110,9 +110,12 @@ impl TableDef {
                     .map_err(build)?,
             );
         }
-        req.send()
-            .await
-            .map_err(|e| Error::Internal(format!("CreateTable failed: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e))))?;
+        req.send().await.map_err(|e| {
+            Error::Internal(format!(
+                "CreateTable failed: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            ))
+        })?;
         if let Some(ttl) = &self.time_to_live_specification {
             client
                 .update_time_to_live()
@@ -126,7 +129,12 @@ impl TableDef {
                 )
                 .send()
                 .await
-                .map_err(|e| Error::Internal(format!("UpdateTimeToLive failed: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e))))?;
+                .map_err(|e| {
+                    Error::Internal(format!(
+                        "UpdateTimeToLive failed: {}",
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                    ))
+                })?;
         }
         Ok(())
     }

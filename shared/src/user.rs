@@ -30,7 +30,10 @@ impl UserId {
         if id > 0 {
             Ok(Self(id))
         } else {
-            Err(Invalid::new("id", format!("must be a positive integer, got {id}")))
+            Err(Invalid::new(
+                "id",
+                format!("must be a positive integer, got {id}"),
+            ))
         }
     }
 
@@ -74,7 +77,10 @@ impl Email {
         if valid {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(Invalid::new("email", format!("not a valid email address: {raw}")))
+            Err(Invalid::new(
+                "email",
+                format!("not a valid email address: {raw}"),
+            ))
         }
     }
 
@@ -164,12 +170,16 @@ impl HttpUrl {
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
         let ok = raw.len() <= 2048
             && url::Url::parse(raw).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
             });
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(Invalid::new(field, format!("not a valid http(s) URL: {raw}")))
+            Err(Invalid::new(
+                field,
+                format!("not a valid http(s) URL: {raw}"),
+            ))
         }
     }
 
@@ -191,7 +201,10 @@ impl Text {
                 format!("must be at most {MAX_TEXT_CHARS} characters long"),
             ));
         }
-        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        if raw
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
             return Err(Invalid::new(field, "must not contain control characters"));
         }
         Ok(Self(raw.to_owned()))
@@ -215,7 +228,9 @@ impl JsonObject {
         let serde_json::Value::Object(map) = value else {
             return Err(Invalid::new(field, "must be a JSON object"));
         };
-        let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&map)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_DATA_BYTES {
             return Err(Invalid::new(
                 field,
@@ -515,7 +530,15 @@ mod tests {
         let e = Email::parse("John.Doe@Example.com").unwrap();
         assert_eq!(e.as_str(), "John.Doe@Example.com");
         assert_eq!(e.key(), "john.doe@example.com");
-        for bad in ["john.doe!gmail.com", "", "a@b", " a@b.com", "a@b.com ", "<a@b.com>", "a@@b.com"] {
+        for bad in [
+            "john.doe!gmail.com",
+            "",
+            "a@b",
+            " a@b.com",
+            "a@b.com ",
+            "<a@b.com>",
+            "a@@b.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
     }
@@ -523,7 +546,13 @@ mod tests {
     #[test]
     fn urls_must_be_absolute_http() {
         assert!(HttpUrl::parse("pictureUrl", "https://x.example/a.png").is_ok());
-        for bad in ["ftp://x.example", "/relative", "javascript:alert(1)", "https://", "nope"] {
+        for bad in [
+            "ftp://x.example",
+            "/relative",
+            "javascript:alert(1)",
+            "https://",
+            "nope",
+        ] {
             assert!(HttpUrl::parse("pictureUrl", bad).is_err(), "{bad} accepted");
         }
     }

@@ -140,7 +140,9 @@ pub async fn fresh_store() -> (Store, Config) {
 
 pub async fn fresh_state() -> (shared::AppState, Config) {
     let (_, config) = fresh_store().await;
-    let state = shared::AppState::from_config(&config).await.expect("valid config");
+    let state = shared::AppState::from_config(&config)
+        .await
+        .expect("valid config");
     (state, config)
 }
 
@@ -268,7 +270,10 @@ pub fn json_of(resp: &lambda_http::Response<lambda_http::Body>) -> (u16, serde_j
         serde_json::Value::Null
     } else {
         serde_json::from_slice(bytes).unwrap_or_else(|_| {
-            panic!("response body is not JSON: {}", String::from_utf8_lossy(bytes))
+            panic!(
+                "response body is not JSON: {}",
+                String::from_utf8_lossy(bytes)
+            )
         })
     };
     (resp.status().as_u16(), value)
@@ -284,7 +289,10 @@ pub fn assert_no_secrets(text: &str) {
 pub fn env_for(config: &Config) -> Vec<(String, String)> {
     vec![
         ("TABLE_NAME".into(), config.table_name.clone()),
-        ("DYNAMODB_ENDPOINT".into(), config.dynamodb_endpoint.clone().unwrap_or_default()),
+        (
+            "DYNAMODB_ENDPOINT".into(),
+            config.dynamodb_endpoint.clone().unwrap_or_default(),
+        ),
         ("AWS_REGION".into(), "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID".into(), "test".into()),
         ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
@@ -326,12 +334,19 @@ impl Served {
             .args(["serve", "--port", &port.to_string()])
             .env_clear()
             .envs(env_for(config))
-            .envs(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .envs(
+                extra_env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            )
             .stdout(Stdio::null())
             .spawn()
             .expect("start userctl serve");
         let base = format!("http://127.0.0.1:{port}");
-        assert!(try_wait_for(&base, Duration::from_secs(30)), "userctl serve did not start");
+        assert!(
+            try_wait_for(&base, Duration::from_secs(30)),
+            "userctl serve did not start"
+        );
         Self { base, port, child }
     }
 

@@ -21,7 +21,11 @@ async fn send(
     let status = resp.status();
     let text = resp.text().await.unwrap();
     assert_no_secrets(&text);
-    let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).expect("JSON body")
+    };
     (status, json)
 }
 
@@ -37,26 +41,97 @@ async fn unleash_through_serve() {
     let admin = bearer(1, &["admin"]);
     let put = reqwest::Method::PUT;
 
-    let (s, b) = send(&c, put.clone(), served.url("/api/admin/user-admin/2"), Some(&admin), json!({"name": "Two", "rootRole": "Viewer"})).await;
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/admin/user-admin/2"),
+        Some(&admin),
+        json!({"name": "Two", "rootRole": "Viewer"}),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!((b["name"].as_str(), b["rootRole"].as_str()), (Some("Two"), Some("Viewer")));
+    assert_eq!(
+        (b["name"].as_str(), b["rootRole"].as_str()),
+        (Some("Two"), Some("Viewer"))
+    );
 
-    let (s, b) = send(&c, put.clone(), served.url("/api/admin/user-admin/2"), None, json!({})).await;
-    assert_eq!((s.as_u16(), b["name"].as_str()), (401, Some("AuthenticationRequired")));
-    let (s, b) = send(&c, put.clone(), served.url("/api/admin/user-admin/2"), Some(&bearer(2, &[])), json!({})).await;
-    assert_eq!((s.as_u16(), b["name"].as_str()), (403, Some("NoAccessError")));
-    let (s, b) = send(&c, put.clone(), served.url("/api/admin/user-admin/2"), Some(&admin), json!({"email": "nope"})).await;
-    assert_eq!((s.as_u16(), b["name"].as_str()), (400, Some("ValidationError")));
-    let (s, b) = send(&c, put.clone(), served.url("/api/admin/user-admin/77"), Some(&admin), json!({"name": "x"})).await;
-    assert_eq!((s.as_u16(), b["name"].as_str()), (404, Some("NotFoundError")));
-    let (s, b) = send(&c, put.clone(), served.url("/api/admin/user-admin/2"), Some(&admin), json!({"email": "user3@example.com"})).await;
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/admin/user-admin/2"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b["name"].as_str()),
+        (401, Some("AuthenticationRequired"))
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/admin/user-admin/2"),
+        Some(&bearer(2, &[])),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b["name"].as_str()),
+        (403, Some("NoAccessError"))
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/admin/user-admin/2"),
+        Some(&admin),
+        json!({"email": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b["name"].as_str()),
+        (400, Some("ValidationError"))
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/admin/user-admin/77"),
+        Some(&admin),
+        json!({"name": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b["name"].as_str()),
+        (404, Some("NotFoundError"))
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/admin/user-admin/2"),
+        Some(&admin),
+        json!({"email": "user3@example.com"}),
+    )
+    .await;
     assert_eq!(s, 409, "{b}");
 
     // Eight admins' requests race for one address: exactly one wins.
     let tasks: Vec<_> = (2..=9)
         .map(|n| {
-            let (c, url, admin) = (c.clone(), served.url(&format!("/api/admin/user-admin/{n}")), admin.clone());
-            tokio::spawn(async move { send(&c, reqwest::Method::PUT, url, Some(&admin), json!({"email": "race@example.com"})).await.0 })
+            let (c, url, admin) = (
+                c.clone(),
+                served.url(&format!("/api/admin/user-admin/{n}")),
+                admin.clone(),
+            );
+            tokio::spawn(async move {
+                send(
+                    &c,
+                    reqwest::Method::PUT,
+                    url,
+                    Some(&admin),
+                    json!({"email": "race@example.com"}),
+                )
+                .await
+                .0
+            })
         })
         .collect();
     let mut statuses = Vec::new();
@@ -65,7 +140,14 @@ async fn unleash_through_serve() {
     }
     statuses.sort();
     assert_eq!(statuses, vec![200, 409, 409, 409, 409, 409, 409, 409]);
-    assert_eq!(testkit::all_keys(&store).await.iter().filter(|k| k.starts_with("EMAIL#")).count(), 9);
+    assert_eq!(
+        testkit::all_keys(&store)
+            .await
+            .iter()
+            .filter(|k| k.starts_with("EMAIL#"))
+            .count(),
+        9
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,28 +160,85 @@ async fn newm_through_serve_with_a_code_from_userctl() {
     let me = bearer(1, &[]);
     let patch = reqwest::Method::PATCH;
 
-    let (s, b) = send(&c, patch.clone(), served.url("/v1/users/me"), Some(&me), json!({"nickname": "Johnny", "role": "Producer"})).await;
+    let (s, b) = send(
+        &c,
+        patch.clone(),
+        served.url("/v1/users/me"),
+        Some(&me),
+        json!({"nickname": "Johnny", "role": "Producer"}),
+    )
+    .await;
     assert_eq!((s.as_u16(), b), (204, Value::Null));
-    let (s, _) = send(&c, patch.clone(), served.url(&format!("/v1/users/{}", one.uuid)), Some(&me), json!({"genre": "Pop"})).await;
+    let (s, _) = send(
+        &c,
+        patch.clone(),
+        served.url(&format!("/v1/users/{}", one.uuid)),
+        Some(&me),
+        json!({"genre": "Pop"}),
+    )
+    .await;
     assert_eq!(s, 204);
-    let (s, _) = send(&c, patch.clone(), served.url("/v1/users/me"), None, json!({})).await;
+    let (s, _) = send(
+        &c,
+        patch.clone(),
+        served.url("/v1/users/me"),
+        None,
+        json!({}),
+    )
+    .await;
     assert_eq!(s, 401);
-    let (s, b) = send(&c, patch.clone(), served.url("/v1/users/me"), Some(&me), json!({"websiteUrl": "nope"})).await;
-    assert_eq!((s.as_u16(), b["cause"].as_str()), (422, Some("Invalid websiteUrl: nope")));
+    let (s, b) = send(
+        &c,
+        patch.clone(),
+        served.url("/v1/users/me"),
+        Some(&me),
+        json!({"websiteUrl": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b["cause"].as_str()),
+        (422, Some("Invalid websiteUrl: nope"))
+    );
 
-    let (ok, code, err) = userctl(&config, &["code", "--user", "1", "--email", "john@example.com"]);
+    let (ok, code, err) = userctl(
+        &config,
+        &["code", "--user", "1", "--email", "john@example.com"],
+    );
     assert!(ok, "{err}");
-    let (s, _) = send(&c, patch.clone(), served.url("/v1/users/me"), Some(&me), json!({"email": "john@example.com", "authCode": code.trim()})).await;
+    let (s, _) = send(
+        &c,
+        patch.clone(),
+        served.url("/v1/users/me"),
+        Some(&me),
+        json!({"email": "john@example.com", "authCode": code.trim()}),
+    )
+    .await;
     assert_eq!(s, 204);
 
     // Two users race for one address, each with a valid code: one 204, one 409.
     let mut tasks = Vec::new();
     for n in [1, 2] {
-        let (ok, code, _) = userctl(&config, &["code", "--user", &n.to_string(), "--email", "both@example.com"]);
+        let (ok, code, _) = userctl(
+            &config,
+            &[
+                "code",
+                "--user",
+                &n.to_string(),
+                "--email",
+                "both@example.com",
+            ],
+        );
         assert!(ok);
         let (c, url, auth) = (c.clone(), served.url("/v1/users/me"), bearer(n, &[]));
         tasks.push(tokio::spawn(async move {
-            send(&c, reqwest::Method::PATCH, url, Some(&auth), json!({"email": "both@example.com", "authCode": code.trim()})).await
+            send(
+                &c,
+                reqwest::Method::PATCH,
+                url,
+                Some(&auth),
+                json!({"email": "both@example.com", "authCode": code.trim()}),
+            )
+            .await
         }));
     }
     let mut results = Vec::new();
@@ -127,28 +266,126 @@ async fn mmc_through_serve() {
     let put = reqwest::Method::PUT;
     let user2 = bearer(2, &["viewer"]);
 
-    let (s, b) = send(&c, put.clone(), served.url("/api/profile/user2"), Some(&user2), json!({"username": "user2", "roles": ["viewer"], "password": "another-pass"})).await;
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/profile/user2"),
+        Some(&user2),
+        json!({"username": "user2", "roles": ["viewer"], "password": "another-pass"}),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b, json!({"username": "user2", "roles": ["viewer"]}));
-    let (s, b) = send(&c, put.clone(), served.url("/api/profile/user2"), Some(&user2), json!({"username": "user2", "roles": ["viewer", "admin"]})).await;
-    assert_eq!((s.as_u16(), b), (403, json!({"code": "NOT_ALLOWED", "message": "Not allowed"})));
-    let (s, b) = send(&c, put.clone(), served.url("/api/profile/user2"), None, json!({"username": "user2"})).await;
-    assert_eq!((s.as_u16(), b), (401, json!({"code": "UNAUTHORIZED", "message": "Unauthorized"})));
-    let (s, b) = send(&c, put.clone(), served.url("/api/profile/user2"), Some(&user2), json!({"username": "other"})).await;
-    assert_eq!((s.as_u16(), b), (400, json!({"code": "INVALID", "message": "User object invalid"})));
-    let (s, b) = send(&c, put.clone(), served.url("/api/profile/user2"), Some(&user2), json!({"username": "user2", "roles": []})).await;
-    assert_eq!((s.as_u16(), b), (400, json!({"code": "INVALID", "message": "User must have at least one role"})));
-    let (s, b) = send(&c, put.clone(), served.url("/api/profile/ghost"), Some(&bearer(1, &["admin"])), json!({"username": "ghost"})).await;
-    assert_eq!((s.as_u16(), b), (410, json!({"code": "GONE", "message": "User does not exist"})));
-    let (s, b) = send(&c, put.clone(), served.url("/api/profile/user2"), Some(&bearer(1, &["admin"])), json!({"username": "user2", "roles": ["editor"]})).await;
-    assert_eq!((s.as_u16(), b), (200, json!({"username": "user2", "roles": ["editor"]})));
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/profile/user2"),
+        Some(&user2),
+        json!({"username": "user2", "roles": ["viewer", "admin"]}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (
+            403,
+            json!({"code": "NOT_ALLOWED", "message": "Not allowed"})
+        )
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/profile/user2"),
+        None,
+        json!({"username": "user2"}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (
+            401,
+            json!({"code": "UNAUTHORIZED", "message": "Unauthorized"})
+        )
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/profile/user2"),
+        Some(&user2),
+        json!({"username": "other"}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (
+            400,
+            json!({"code": "INVALID", "message": "User object invalid"})
+        )
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/profile/user2"),
+        Some(&user2),
+        json!({"username": "user2", "roles": []}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (
+            400,
+            json!({"code": "INVALID", "message": "User must have at least one role"})
+        )
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/profile/ghost"),
+        Some(&bearer(1, &["admin"])),
+        json!({"username": "ghost"}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (
+            410,
+            json!({"code": "GONE", "message": "User does not exist"})
+        )
+    );
+    let (s, b) = send(
+        &c,
+        put.clone(),
+        served.url("/api/profile/user2"),
+        Some(&bearer(1, &["admin"])),
+        json!({"username": "user2", "roles": ["editor"]}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (200, json!({"username": "user2", "roles": ["editor"]}))
+    );
     let stored = store.get(UserId::new(2).unwrap()).await.unwrap().unwrap();
-    assert!(shared::password::verify_blocking(stored.password_hash.as_ref().unwrap(), "another-pass"));
+    assert!(shared::password::verify_blocking(
+        stored.password_hash.as_ref().unwrap(),
+        "another-pass"
+    ));
     drop(served);
 
     let off = Served::start_with(&config, &[("USER_MANAGEMENT_ENABLED", "false")]);
-    let (s, b) = send(&c, put, off.url("/api/profile/user2"), Some(&user2), json!({"username": "user2"})).await;
-    assert_eq!((s.as_u16(), b), (404, json!({"code": "NOT_FOUND", "message": "Plugin not found"})));
+    let (s, b) = send(
+        &c,
+        put,
+        off.url("/api/profile/user2"),
+        Some(&user2),
+        json!({"username": "user2"}),
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (
+            404,
+            json!({"code": "NOT_FOUND", "message": "Plugin not found"})
+        )
+    );
 }
 
 #[tokio::test]
@@ -156,9 +393,23 @@ async fn unknown_routes_are_404_json() {
     let (_, config) = fresh_store().await;
     let served = Served::start(&config);
     let c = Client::new();
-    let (s, b) = send(&c, reqwest::Method::GET, served.url("/api/profile/x"), None, json!({})).await;
+    let (s, b) = send(
+        &c,
+        reqwest::Method::GET,
+        served.url("/api/profile/x"),
+        None,
+        json!({}),
+    )
+    .await;
     assert_eq!((s.as_u16(), b), (404, json!({"message": "Not Found"})));
-    let (s, _) = send(&c, reqwest::Method::PUT, served.url("/nope"), None, json!({})).await;
+    let (s, _) = send(
+        &c,
+        reqwest::Method::PUT,
+        served.url("/nope"),
+        None,
+        json!({}),
+    )
+    .await;
     assert_eq!(s, 404);
 }
 
@@ -170,11 +421,28 @@ async fn uniqueness_holds_across_apis() {
     let served = Served::start(&config);
     let c = Client::new();
     // Unleash moves user 2 to an address; NEWM then cannot take it for user 1.
-    let (s, _) = send(&c, reqwest::Method::PUT, served.url("/api/admin/user-admin/2"), Some(&bearer(1, &["admin"])), json!({"email": "shared@example.com"})).await;
+    let (s, _) = send(
+        &c,
+        reqwest::Method::PUT,
+        served.url("/api/admin/user-admin/2"),
+        Some(&bearer(1, &["admin"])),
+        json!({"email": "shared@example.com"}),
+    )
+    .await;
     assert_eq!(s, 200);
-    let (ok, code, _) = userctl(&config, &["code", "--user", "1", "--email", "SHARED@example.com"]);
+    let (ok, code, _) = userctl(
+        &config,
+        &["code", "--user", "1", "--email", "SHARED@example.com"],
+    );
     assert!(ok);
-    let (s, b) = send(&c, reqwest::Method::PATCH, served.url("/v1/users/me"), Some(&bearer(1, &[])), json!({"email": "SHARED@example.com", "authCode": code.trim()})).await;
+    let (s, b) = send(
+        &c,
+        reqwest::Method::PATCH,
+        served.url("/v1/users/me"),
+        Some(&bearer(1, &[])),
+        json!({"email": "SHARED@example.com", "authCode": code.trim()}),
+    )
+    .await;
     assert_eq!(s, 409, "{b}");
     let _ = PASSWORD;
 }

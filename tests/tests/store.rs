@@ -20,7 +20,10 @@ fn email_patch(email: &str) -> UserPatch {
     }
 }
 
-fn lock_holder(items: &[std::collections::HashMap<String, AttributeValue>], pk: &str) -> Option<String> {
+fn lock_holder(
+    items: &[std::collections::HashMap<String, AttributeValue>],
+    pk: &str,
+) -> Option<String> {
     items
         .iter()
         .find(|i| i.get("pk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(pk))
@@ -41,7 +44,12 @@ async fn thirty_two_racers_for_one_email_exactly_one_wins_and_no_orphan_lock() {
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            (n, store.update(id(n), &email_patch("Taken@Example.com"), &[]).await)
+            (
+                n,
+                store
+                    .update(id(n), &email_patch("Taken@Example.com"), &[])
+                    .await,
+            )
         }));
     }
     let mut winners = Vec::new();
@@ -88,26 +96,52 @@ async fn an_email_change_moves_the_lock_and_frees_the_old_address() {
     seed(&store, 1, &[]).await;
     seed(&store, 2, &[]).await;
 
-    let moved = store.update(id(1), &email_patch("new@example.com"), &[]).await.unwrap();
+    let moved = store
+        .update(id(1), &email_patch("new@example.com"), &[])
+        .await
+        .unwrap();
     assert_eq!(moved.email, "new@example.com");
     assert_eq!(moved.version, 2);
 
     // The old address is free for someone else, the new one is not.
-    let taken = store.update(id(2), &email_patch("NEW@example.com"), &[]).await;
-    assert!(matches!(taken, Err(Error::Conflict { field: UniqueField::Email, .. })));
-    store.update(id(2), &email_patch("user1@example.com"), &[]).await.unwrap();
+    let taken = store
+        .update(id(2), &email_patch("NEW@example.com"), &[])
+        .await;
+    assert!(matches!(
+        taken,
+        Err(Error::Conflict {
+            field: UniqueField::Email,
+            ..
+        })
+    ));
+    store
+        .update(id(2), &email_patch("user1@example.com"), &[])
+        .await
+        .unwrap();
 
     let keys = all_keys(&store).await;
     assert!(keys.contains(&"EMAIL#new@example.com".to_owned()));
     assert!(keys.contains(&"EMAIL#user1@example.com".to_owned()));
     assert!(!keys.contains(&"EMAIL#user2@example.com".to_owned()));
-    assert_eq!(store.id_by_email("user1@example.com").await.unwrap(), Some(id(2)));
-    assert_eq!(store.id_by_email("new@example.com").await.unwrap(), Some(id(1)));
+    assert_eq!(
+        store.id_by_email("user1@example.com").await.unwrap(),
+        Some(id(2))
+    );
+    assert_eq!(
+        store.id_by_email("new@example.com").await.unwrap(),
+        Some(id(1))
+    );
 
     // A change of case only keeps the lock and is no conflict with oneself.
-    let recased = store.update(id(1), &email_patch("New@Example.com"), &[]).await.unwrap();
+    let recased = store
+        .update(id(1), &email_patch("New@Example.com"), &[])
+        .await
+        .unwrap();
     assert_eq!(recased.email, "New@Example.com");
-    assert_eq!(store.id_by_email("new@example.com").await.unwrap(), Some(id(1)));
+    assert_eq!(
+        store.id_by_email("new@example.com").await.unwrap(),
+        Some(id(1))
+    );
 }
 
 #[tokio::test]
@@ -121,7 +155,10 @@ async fn a_username_change_is_unique_and_moves_its_lock() {
     };
     assert!(matches!(
         store.update(id(1), &patch("USER2"), &[]).await,
-        Err(Error::Conflict { field: UniqueField::Username, .. })
+        Err(Error::Conflict {
+            field: UniqueField::Username,
+            ..
+        })
     ));
     store.update(id(1), &patch("alice"), &[]).await.unwrap();
     assert_eq!(store.id_by_username("Alice").await.unwrap(), Some(id(1)));
@@ -135,16 +172,40 @@ async fn concurrent_updates_of_different_fields_all_survive() {
     let store = Arc::new(store);
     let text = |f: &str, v: &str| Some(Text::parse(f, v).unwrap());
     let patches = vec![
-        UserPatch { name: text("name", "Name"), ..Default::default() },
-        UserPatch { first_name: text("firstName", "First"), ..Default::default() },
-        UserPatch { last_name: text("lastName", "Last"), ..Default::default() },
-        UserPatch { nickname: text("nickname", "Nick"), ..Default::default() },
-        UserPatch { roles: Some(RolesChange::Grant(Role::parse("editor").unwrap())), ..Default::default() },
-        UserPatch { intro_reviewed: Some(true), ..Default::default() },
+        UserPatch {
+            name: text("name", "Name"),
+            ..Default::default()
+        },
+        UserPatch {
+            first_name: text("firstName", "First"),
+            ..Default::default()
+        },
+        UserPatch {
+            last_name: text("lastName", "Last"),
+            ..Default::default()
+        },
+        UserPatch {
+            nickname: text("nickname", "Nick"),
+            ..Default::default()
+        },
+        UserPatch {
+            roles: Some(RolesChange::Grant(Role::parse("editor").unwrap())),
+            ..Default::default()
+        },
+        UserPatch {
+            intro_reviewed: Some(true),
+            ..Default::default()
+        },
         // A read-then-transaction write racing the blind ones: retried on its version.
         email_patch("moved@example.com"),
         UserPatch {
-            preferences: vec![Preference { id: 3, name: "p".into(), value: "5".into(), locked: false, description: String::new() }],
+            preferences: vec![Preference {
+                id: 3,
+                name: "p".into(),
+                value: "5".into(),
+                locked: false,
+                description: String::new(),
+            }],
             ..Default::default()
         },
     ];
@@ -185,20 +246,32 @@ async fn a_two_factor_code_works_once_and_only_for_its_email() {
     let code = store.issue_code(id(1), &new_email).await.unwrap();
     let wrong = if code == "000000" { "000001" } else { "000000" };
     assert!(matches!(
-        store.update(id(1), &with_code("fresh@example.com", wrong), &[]).await,
+        store
+            .update(id(1), &with_code("fresh@example.com", wrong), &[])
+            .await,
         Err(Error::CodeRejected)
     ));
     // Bound to its email: the right code for another address fails.
     assert!(matches!(
-        store.update(id(1), &with_code("other@example.com", &code), &[]).await,
+        store
+            .update(id(1), &with_code("other@example.com", &code), &[])
+            .await,
         Err(Error::CodeRejected)
     ));
-    let user = store.update(id(1), &with_code("fresh@example.com", &code), &[]).await.unwrap();
+    let user = store
+        .update(id(1), &with_code("fresh@example.com", &code), &[])
+        .await
+        .unwrap();
     assert_eq!(user.email, "fresh@example.com");
     // Single use: the code item is gone.
-    assert!(!all_keys(&store).await.iter().any(|k| k.starts_with("CODE#")));
+    assert!(!all_keys(&store)
+        .await
+        .iter()
+        .any(|k| k.starts_with("CODE#")));
     assert!(matches!(
-        store.update(id(1), &with_code("fresh@example.com", &code), &[]).await,
+        store
+            .update(id(1), &with_code("fresh@example.com", &code), &[])
+            .await,
         Err(Error::CodeRejected)
     ));
 }
@@ -216,7 +289,10 @@ async fn an_expired_code_is_rejected_even_before_ttl_deletes_it() {
         .table_name(store.table())
         .key("pk", AttributeValue::S("CODE#1#late@example.com".into()))
         .update_expression("SET expires_at = :past")
-        .expression_attribute_values(":past", AttributeValue::N((shared::auth::now_unix() - 1).to_string()))
+        .expression_attribute_values(
+            ":past",
+            AttributeValue::N((shared::auth::now_unix() - 1).to_string()),
+        )
         .send()
         .await
         .unwrap();
@@ -225,8 +301,14 @@ async fn an_expired_code_is_rejected_even_before_ttl_deletes_it() {
         email_code: Some(code),
         ..Default::default()
     };
-    assert!(matches!(store.update(id(1), &patch, &[]).await, Err(Error::CodeRejected)));
-    assert_eq!(store.get(id(1)).await.unwrap().unwrap().email, "user1@example.com");
+    assert!(matches!(
+        store.update(id(1), &patch, &[]).await,
+        Err(Error::CodeRejected)
+    ));
+    assert_eq!(
+        store.get(id(1)).await.unwrap().unwrap().email,
+        "user1@example.com"
+    );
 }
 
 #[tokio::test]
@@ -242,9 +324,15 @@ async fn a_code_dies_after_five_wrong_guesses() {
         ..Default::default()
     };
     for _ in 0..5 {
-        assert!(matches!(store.update(id(1), &patch(wrong), &[]).await, Err(Error::CodeRejected)));
+        assert!(matches!(
+            store.update(id(1), &patch(wrong), &[]).await,
+            Err(Error::CodeRejected)
+        ));
     }
-    assert!(matches!(store.update(id(1), &patch(&code), &[]).await, Err(Error::CodeRejected)));
+    assert!(matches!(
+        store.update(id(1), &patch(&code), &[]).await,
+        Err(Error::CodeRejected)
+    ));
 }
 
 #[tokio::test]
@@ -263,10 +351,27 @@ async fn a_cancelled_transaction_leaves_nothing_half_written() {
         ..Default::default()
     };
     let err = store.update(id(1), &patch, &[]).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { field: UniqueField::Email, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                field: UniqueField::Email,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
-    assert_eq!(all_keys(&store).await, before_keys, "no lock taken or dropped");
-    assert_eq!(store.get(id(1)).await.unwrap().unwrap(), before, "user untouched");
+    assert_eq!(
+        all_keys(&store).await,
+        before_keys,
+        "no lock taken or dropped"
+    );
+    assert_eq!(
+        store.get(id(1)).await.unwrap().unwrap(),
+        before,
+        "user untouched"
+    );
 }
 
 #[tokio::test]
@@ -277,13 +382,21 @@ async fn blind_updates_need_the_user_and_its_expectations() {
         name: Some(Text::parse("name", "X").unwrap()),
         ..Default::default()
     };
-    assert!(matches!(store.update(id(99), &name, &[]).await, Err(Error::NotFound)));
     assert!(matches!(
-        store.update(id(1), &name, &[Expect::Uuid(uuid_other())]).await,
+        store.update(id(99), &name, &[]).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .update(id(1), &name, &[Expect::Uuid(uuid_other())])
+            .await,
         Err(Error::PreconditionFailed)
     ));
     assert_eq!(store.get(id(1)).await.unwrap().unwrap().name, None);
-    let ok = store.update(id(1), &name, &[Expect::Uuid(user.uuid.clone())]).await.unwrap();
+    let ok = store
+        .update(id(1), &name, &[Expect::Uuid(user.uuid.clone())])
+        .await
+        .unwrap();
     assert_eq!(ok.name.as_deref(), Some("X"));
     // An update on a missing user never creates it.
     assert!(!all_keys(&store).await.contains(&"USER#99".to_owned()));
@@ -301,15 +414,27 @@ async fn create_names_the_duplicate_and_writes_nothing() {
     let mut dup = testkit::new_user(2, &[]);
     dup.email = Email::parse("USER1@example.com").unwrap();
     match store.create(&dup).await {
-        Err(Error::Conflict { field: UniqueField::Email, value }) => assert_eq!(value, "USER1@example.com"),
+        Err(Error::Conflict {
+            field: UniqueField::Email,
+            value,
+        }) => assert_eq!(value, "USER1@example.com"),
         other => panic!("{other:?}"),
     }
     let mut dup = testkit::new_user(2, &[]);
     dup.username = Username::parse("User1").unwrap();
-    assert!(matches!(store.create(&dup).await, Err(Error::Conflict { field: UniqueField::Username, .. })));
+    assert!(matches!(
+        store.create(&dup).await,
+        Err(Error::Conflict {
+            field: UniqueField::Username,
+            ..
+        })
+    ));
     assert_eq!(all_keys(&store).await, before);
     store.delete(id(1)).await.unwrap();
-    assert!(all_keys(&store).await.is_empty(), "delete removes the user and its locks");
+    assert!(
+        all_keys(&store).await.is_empty(),
+        "delete removes the user and its locks"
+    );
 }
 
 #[tokio::test]
@@ -332,7 +457,13 @@ async fn an_oversized_item_is_refused_as_too_large() {
     let big = "x".repeat(4000);
     let patch = UserPatch {
         preferences: (0..120)
-            .map(|i| Preference { id: i, name: format!("p{i}"), value: big.clone(), locked: false, description: String::new() })
+            .map(|i| Preference {
+                id: i,
+                name: format!("p{i}"),
+                value: big.clone(),
+                locked: false,
+                description: String::new(),
+            })
             .collect(),
         ..Default::default()
     };
@@ -340,5 +471,11 @@ async fn an_oversized_item_is_refused_as_too_large() {
         Err(Error::TooLarge(_)) => {}
         other => panic!("{other:?}"),
     }
-    assert!(store.get(id(1)).await.unwrap().unwrap().preferences.is_empty());
+    assert!(store
+        .get(id(1))
+        .await
+        .unwrap()
+        .unwrap()
+        .preferences
+        .is_empty());
 }

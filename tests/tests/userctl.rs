@@ -26,23 +26,46 @@ async fn create_table_builds_what_the_template_defines_and_is_idempotent() {
     let (ok, out, err) = userctl(&config, &["create-table"]);
     assert!(ok, "{out}{err}");
     let store = shared::store::Store::connect(&config).await;
-    let table = store.client().describe_table().table_name(&config.table_name).send().await.unwrap();
+    let table = store
+        .client()
+        .describe_table()
+        .table_name(&config.table_name)
+        .send()
+        .await
+        .unwrap();
     let table = table.table().unwrap();
     let keys: Vec<(String, String)> = table
         .key_schema()
         .iter()
-        .map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()))
+        .map(|k| {
+            (
+                k.attribute_name().to_owned(),
+                k.key_type().as_str().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(keys, vec![("pk".to_owned(), "HASH".to_owned())]);
     assert!(table.global_secondary_indexes().is_empty());
     assert_eq!(
-        table.billing_mode_summary().and_then(|b| b.billing_mode()).map(|b| b.as_str()),
+        table
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|b| b.as_str()),
         Some("PAY_PER_REQUEST")
     );
-    let ttl = store.client().describe_time_to_live().table_name(&config.table_name).send().await.unwrap();
+    let ttl = store
+        .client()
+        .describe_time_to_live()
+        .table_name(&config.table_name)
+        .send()
+        .await
+        .unwrap();
     let ttl = ttl.time_to_live_description().unwrap();
     assert_eq!(ttl.attribute_name(), Some("expires_at"));
-    assert_eq!(ttl.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
 
     let (ok, out, _) = userctl(&config, &["create-table"]);
     assert!(ok && out.contains("already exists"), "{out}");
@@ -63,8 +86,17 @@ async fn seed_loads_users_and_token_carries_their_stored_roles() {
     assert_eq!(bob.status, shared::user::Status::Locked);
     assert_eq!(bob.first_name.as_deref(), Some("Bob"));
     assert_eq!(bob.data_json(), serde_json::json!({"k": [1, 2]}));
-    assert!(shared::password::verify_blocking(bob.password_hash.as_ref().unwrap(), "Bob-Passw0rd"));
-    assert_eq!(store.id_by_uuid("7f8c1f0e-3b7a-4c1e-9d2a-222222222222").await.unwrap(), Some(UserId::new(2).unwrap()));
+    assert!(shared::password::verify_blocking(
+        bob.password_hash.as_ref().unwrap(),
+        "Bob-Passw0rd"
+    ));
+    assert_eq!(
+        store
+            .id_by_uuid("7f8c1f0e-3b7a-4c1e-9d2a-222222222222")
+            .await
+            .unwrap(),
+        Some(UserId::new(2).unwrap())
+    );
 
     let (ok, token, err) = userctl(&config, &["token", "--user", "1", "--ttl", "120"]);
     assert!(ok, "{err}");
@@ -88,9 +120,15 @@ async fn a_duplicate_in_the_seed_file_is_named_and_nothing_is_left() {
     ));
     let (ok, out, err) = userctl(&config, &["seed", write_seed(&users).to_str().unwrap()]);
     assert!(!ok, "{out}");
-    assert!(err.contains("BOB@example.com") && err.contains("email"), "{err}");
+    assert!(
+        err.contains("BOB@example.com") && err.contains("email"),
+        "{err}"
+    );
     let store = shared::store::Store::connect(&config).await;
-    assert!(all_keys(&store).await.is_empty(), "the users created before the failure were undone");
+    assert!(
+        all_keys(&store).await.is_empty(),
+        "the users created before the failure were undone"
+    );
 
     let bad = serde_json::json!([{"id": 1, "uuid": "x", "username": "a", "email": "a@example.com",
         "password": "Passw0rd-long", "roles": [], "status": "active"}]);
@@ -102,18 +140,33 @@ async fn a_duplicate_in_the_seed_file_is_named_and_nothing_is_left() {
 async fn code_prints_a_six_digit_code_bound_to_user_and_email() {
     let config = config(&unique_table_name());
     assert!(userctl(&config, &["create-table"]).0);
-    assert!(userctl(&config, &["seed", write_seed(&seed_users()).to_str().unwrap()]).0);
-    let (ok, code, err) = userctl(&config, &["code", "--user", "2", "--email", "new@example.com"]);
+    assert!(
+        userctl(
+            &config,
+            &["seed", write_seed(&seed_users()).to_str().unwrap()]
+        )
+        .0
+    );
+    let (ok, code, err) = userctl(
+        &config,
+        &["code", "--user", "2", "--email", "new@example.com"],
+    );
     assert!(ok, "{err}");
     let code = code.trim();
-    assert!(code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()), "{code}");
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
     let store = shared::store::Store::connect(&config).await;
     let patch = shared::user::UserPatch {
         email: Some(shared::user::Email::parse("new@example.com").unwrap()),
         email_code: Some(code.to_owned()),
         ..Default::default()
     };
-    store.update(UserId::new(2).unwrap(), &patch, &[]).await.unwrap();
+    store
+        .update(UserId::new(2).unwrap(), &patch, &[])
+        .await
+        .unwrap();
     let (ok, _, err) = userctl(&config, &["code", "--user", "2", "--email", "not-an-email"]);
     assert!(!ok && err.contains("email"), "{err}");
 }
@@ -121,18 +174,26 @@ async fn code_prints_a_six_digit_code_bound_to_user_and_email() {
 /// Every HTTP route of `template.yaml` is served by `userctl serve`, and nothing else is.
 #[test]
 fn serve_routes_are_exactly_the_templates() {
-    let template: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap()).unwrap();
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap(),
+    )
+    .unwrap();
     let mut from_template = BTreeSet::new();
     for (_, resource) in template["Resources"].as_mapping().unwrap() {
         if resource["Type"] != "AWS::Serverless::Function" {
             continue;
         }
-        let Some(events) = resource["Properties"]["Events"].as_mapping() else { continue };
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
         for (_, event) in events {
             if event["Type"] == "HttpApi" {
                 let p = &event["Properties"];
-                from_template.insert(format!("{} {}", p["Method"].as_str().unwrap(), p["Path"].as_str().unwrap()));
+                from_template.insert(format!(
+                    "{} {}",
+                    p["Method"].as_str().unwrap(),
+                    p["Path"].as_str().unwrap()
+                ));
             }
         }
     }

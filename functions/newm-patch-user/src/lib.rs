@@ -108,7 +108,9 @@ async fn change_with_password(
             shared::password::verify(current.password_hash.clone(), password.current.clone())
                 .await?;
         if !verified {
-            store.record_password_failure(&current, LOCKOUT_SECONDS).await?;
+            store
+                .record_password_failure(&current, LOCKOUT_SECONDS)
+                .await?;
             tracing::warn!(user_id = principal.user_id.get(), "wrong current password");
             return Err(Error::WrongPassword);
         }

@@ -5,11 +5,21 @@ use serde_json::{json, Value};
 use shared::user::{Email, UserId};
 use testkit::{assert_no_secrets, bearer, fresh_state, json_of, request, seed, PASSWORD};
 
-async fn patch(state: &shared::AppState, path: &str, auth: Option<&str>, body: &Value) -> (u16, Value) {
+async fn patch(
+    state: &shared::AppState,
+    path: &str,
+    auth: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
     patch_raw(state, path, auth, body.to_string().as_bytes()).await
 }
 
-async fn patch_raw(state: &shared::AppState, path: &str, auth: Option<&str>, body: &[u8]) -> (u16, Value) {
+async fn patch_raw(
+    state: &shared::AppState,
+    path: &str,
+    auth: Option<&str>,
+    body: &[u8],
+) -> (u16, Value) {
     let resp = handle(state, request(ROUTES, "PATCH", path, auth, body)).await;
     let (status, json) = json_of(&resp);
     assert_no_secrets(&json.to_string());
@@ -24,7 +34,12 @@ async fn patch_raw(state: &shared::AppState, path: &str, auth: Option<&str>, bod
 }
 
 async fn stored(state: &shared::AppState, id: i64) -> shared::user::User {
-    state.store.get(UserId::new(id).unwrap()).await.unwrap().unwrap()
+    state
+        .store
+        .get(UserId::new(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -45,13 +60,24 @@ async fn profile_fields_update_with_204_and_only_what_was_sent() {
     let u = stored(&state, 1).await;
     assert_eq!(u.first_name.as_deref(), Some("John"));
     assert_eq!(u.newm.role.as_deref(), Some("Producer"));
-    assert!(u.roles.is_empty(), "role is a profession, not an access role");
+    assert!(
+        u.roles.is_empty(),
+        "role is a profession, not an access role"
+    );
     assert_eq!(u.newm.company_ip_rights, Some(true));
-    assert_eq!(u.newm.picture_url.as_deref(), Some("https://somewebsite/john-doe.png"));
+    assert_eq!(
+        u.newm.picture_url.as_deref(),
+        Some("https://somewebsite/john-doe.png")
+    );
 
     // By UUID, only one field: the rest stays.
     let path = format!("/v1/users/{}", user.uuid);
-    assert_eq!(patch(&state, &path, Some(&me), &json!({"genre": "Jazz"})).await.0, 204);
+    assert_eq!(
+        patch(&state, &path, Some(&me), &json!({"genre": "Jazz"}))
+            .await
+            .0,
+        204
+    );
     let u = stored(&state, 1).await;
     assert_eq!(u.newm.genre.as_deref(), Some("Jazz"));
     assert_eq!(u.first_name.as_deref(), Some("John"));
@@ -81,9 +107,23 @@ async fn bad_tokens_are_401() {
     }
     let expired = format!(
         "Bearer {}",
-        shared::auth::Signer::hs256(testkit::SECRET.as_bytes(), None, None).sign(UserId::new(1).unwrap(), &[], -3600)
+        shared::auth::Signer::hs256(testkit::SECRET.as_bytes(), None, None).sign(
+            UserId::new(1).unwrap(),
+            &[],
+            -3600
+        )
     );
-    assert_eq!(patch(&state, "/v1/users/me", Some(&expired), &json!({"nickname": "x"})).await.0, 401);
+    assert_eq!(
+        patch(
+            &state,
+            "/v1/users/me",
+            Some(&expired),
+            &json!({"nickname": "x"})
+        )
+        .await
+        .0,
+        401
+    );
 }
 
 #[tokio::test]
@@ -92,20 +132,55 @@ async fn malformed_values_are_422_and_missing_ones_400() {
     seed(&state.store, 1, &[]).await;
     let me = bearer(1, &[]);
     let cases = [
-        (json!({"email": "john.doe!gmail.com", "authCode": "1"}), 422, "Invalid email: john.doe!gmail.com"),
-        (json!({"pictureUrl": "not a url"}), 422, "Invalid pictureUrl: not a url"),
-        (json!({"nickname": "n".repeat(65)}), 422, "Field nickname exceeds 64 chars limit"),
-        (json!({"companyIpRights": "yes"}), 422, "Invalid companyIpRights"),
+        (
+            json!({"email": "john.doe!gmail.com", "authCode": "1"}),
+            422,
+            "Invalid email: john.doe!gmail.com",
+        ),
+        (
+            json!({"pictureUrl": "not a url"}),
+            422,
+            "Invalid pictureUrl: not a url",
+        ),
+        (
+            json!({"nickname": "n".repeat(65)}),
+            422,
+            "Field nickname exceeds 64 chars limit",
+        ),
+        (
+            json!({"companyIpRights": "yes"}),
+            422,
+            "Invalid companyIpRights",
+        ),
         (json!({"email": "new@example.com"}), 400, "Missing authCode"),
-        (json!({"newPassword": "Abcdefg1"}), 400, "Missing confirmPassword"),
-        (json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg1"}), 400, "Missing currentPassword"),
-        (json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg2", "currentPassword": PASSWORD}), 422, "Password confirmation failed"),
-        (json!({"newPassword": "weakpass", "confirmPassword": "weakpass", "currentPassword": PASSWORD}), 422, "Password must contain"),
+        (
+            json!({"newPassword": "Abcdefg1"}),
+            400,
+            "Missing confirmPassword",
+        ),
+        (
+            json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg1"}),
+            400,
+            "Missing currentPassword",
+        ),
+        (
+            json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg2", "currentPassword": PASSWORD}),
+            422,
+            "Password confirmation failed",
+        ),
+        (
+            json!({"newPassword": "weakpass", "confirmPassword": "weakpass", "currentPassword": PASSWORD}),
+            422,
+            "Password must contain",
+        ),
     ];
     for (body, code, cause) in cases {
         let (status, resp) = patch(&state, "/v1/users/me", Some(&me), &body).await;
         assert_eq!(status, code, "{body}: {resp}");
-        assert!(resp["cause"].as_str().unwrap().starts_with(cause), "{body}: {resp}");
+        assert!(
+            resp["cause"].as_str().unwrap().starts_with(cause),
+            "{body}: {resp}"
+        );
     }
     for raw in [&b"not json"[..], b"[]", &[0xff, 0xfe]] {
         let (status, _) = patch_raw(&state, "/v1/users/me", Some(&me), raw).await;
@@ -124,25 +199,66 @@ async fn email_change_needs_a_valid_code_which_is_consumed() {
     let me = bearer(1, &[]);
     let id = UserId::new(1).unwrap();
 
-    let code = state.store.issue_code(id, &Email::parse("john@example.com").unwrap()).await.unwrap();
+    let code = state
+        .store
+        .issue_code(id, &Email::parse("john@example.com").unwrap())
+        .await
+        .unwrap();
     let wrong = if code == "111111" { "222222" } else { "111111" };
-    let (status, body) = patch(&state, "/v1/users/me", Some(&me), &json!({"email": "john@example.com", "authCode": wrong})).await;
+    let (status, body) = patch(
+        &state,
+        "/v1/users/me",
+        Some(&me),
+        &json!({"email": "john@example.com", "authCode": wrong}),
+    )
+    .await;
     assert_eq!((status, body["cause"].as_str()), (403, Some("2FA failed")));
     // A code for one address does not work for another.
-    let (status, _) = patch(&state, "/v1/users/me", Some(&me), &json!({"email": "other@example.com", "authCode": code})).await;
+    let (status, _) = patch(
+        &state,
+        "/v1/users/me",
+        Some(&me),
+        &json!({"email": "other@example.com", "authCode": code}),
+    )
+    .await;
     assert_eq!(status, 403);
 
-    let (status, _) = patch(&state, "/v1/users/me", Some(&me), &json!({"email": "john@example.com", "authCode": code, "nickname": "J"})).await;
+    let (status, _) = patch(
+        &state,
+        "/v1/users/me",
+        Some(&me),
+        &json!({"email": "john@example.com", "authCode": code, "nickname": "J"}),
+    )
+    .await;
     assert_eq!(status, 204);
     let u = stored(&state, 1).await;
-    assert_eq!((u.email.as_str(), u.nickname.as_deref()), ("john@example.com", Some("J")));
+    assert_eq!(
+        (u.email.as_str(), u.nickname.as_deref()),
+        ("john@example.com", Some("J"))
+    );
     // Reused: refused.
-    let (status, _) = patch(&state, "/v1/users/me", Some(&me), &json!({"email": "john@example.com", "authCode": code})).await;
+    let (status, _) = patch(
+        &state,
+        "/v1/users/me",
+        Some(&me),
+        &json!({"email": "john@example.com", "authCode": code}),
+    )
+    .await;
     assert_eq!(status, 403);
 
     // Taken by another user: 409 with NEWM's text, and the code is still unused.
-    let code = state.store.issue_code(id, &Email::parse("user2@example.com").unwrap()).await.unwrap();
-    let (status, body) = patch(&state, "/v1/users/me", Some(&me), &json!({"email": "user2@example.com", "authCode": code})).await;
+    let code = state
+        .store
+        .issue_code(id, &Email::parse("user2@example.com").unwrap())
+        .await
+        .unwrap();
+    let (status, body) = patch(
+        &state,
+        "/v1/users/me",
+        Some(&me),
+        &json!({"email": "user2@example.com", "authCode": code}),
+    )
+    .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["cause"], "Already exists: user2@example.com");
     assert_eq!(stored(&state, 1).await.email, "john@example.com");
@@ -156,7 +272,10 @@ async fn password_change_verifies_the_current_one_and_locks_after_five_failures(
     let change = |current: &str| json!({"newPassword": "NewPassw0rd", "confirmPassword": "NewPassw0rd", "currentPassword": current});
 
     let (status, body) = patch(&state, "/v1/users/me", Some(&me), &change("wrong")).await;
-    assert_eq!((status, body["cause"].as_str()), (401, Some("Invalid password")));
+    assert_eq!(
+        (status, body["cause"].as_str()),
+        (401, Some("Invalid password"))
+    );
 
     let (status, _) = patch(&state, "/v1/users/me", Some(&me), &change(PASSWORD)).await;
     assert_eq!(status, 204);
@@ -167,24 +286,47 @@ async fn password_change_verifies_the_current_one_and_locks_after_five_failures(
     assert_eq!(u.password_failures, 0, "a success resets the counter");
 
     for _ in 0..5 {
-        assert_eq!(patch(&state, "/v1/users/me", Some(&me), &change("wrong")).await.0, 401);
+        assert_eq!(
+            patch(&state, "/v1/users/me", Some(&me), &change("wrong"))
+                .await
+                .0,
+            401
+        );
     }
     // Locked: even the right password is refused now, and nothing changes.
     let (status, body) = patch(&state, "/v1/users/me", Some(&me), &change("NewPassw0rd")).await;
     assert_eq!(status, 429, "{body}");
-    assert!(shared::password::verify_blocking(&stored(&state, 1).await.password_hash.unwrap(), "NewPassw0rd"));
+    assert!(shared::password::verify_blocking(
+        &stored(&state, 1).await.password_hash.unwrap(),
+        "NewPassw0rd"
+    ));
 }
 
 #[tokio::test]
 async fn an_unknown_user_is_404_and_an_outage_503() {
     let (state, _) = fresh_state().await;
-    let (status, _) = patch(&state, "/v1/users/me", Some(&bearer(42, &[])), &json!({"nickname": "x"})).await;
+    let (status, _) = patch(
+        &state,
+        "/v1/users/me",
+        Some(&bearer(42, &[])),
+        &json!({"nickname": "x"}),
+    )
+    .await;
     assert_eq!(status, 404);
-    assert!(testkit::all_keys(&state.store).await.is_empty(), "no user created");
+    assert!(
+        testkit::all_keys(&state.store).await.is_empty(),
+        "no user created"
+    );
 
     let mut config = testkit::config("nowhere");
     config.dynamodb_endpoint = Some(format!("http://127.0.0.1:{}", testkit::free_port()));
     let down = shared::AppState::from_config(&config).await.unwrap();
-    let (status, _) = patch(&down, "/v1/users/me", Some(&bearer(1, &[])), &json!({"nickname": "x"})).await;
+    let (status, _) = patch(
+        &down,
+        "/v1/users/me",
+        Some(&bearer(1, &[])),
+        &json!({"nickname": "x"}),
+    )
+    .await;
     assert_eq!(status, 503);
 }

@@ -22,7 +22,10 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         Ok(id) => id,
         Err(_) => {
             return render(
-                &Error::invalid("id", format!("must be an integer user id. You sent {raw_id:?}")),
+                &Error::invalid(
+                    "id",
+                    format!("must be an integer user id. You sent {raw_id:?}"),
+                ),
                 None,
             )
         }
@@ -40,7 +43,11 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     };
     let result = if update.patch.is_empty() {
         // Nothing to write: answer with the user as it is.
-        state.store.get(id).await.and_then(|u| u.ok_or(Error::NotFound))
+        state
+            .store
+            .get(id)
+            .await
+            .and_then(|u| u.ok_or(Error::NotFound))
     } else {
         state.store.update(id, &update.patch, &[]).await
     };

@@ -70,10 +70,16 @@ pub struct NewPassword {
     pub current: String,
 }
 
-fn bounded(field: &'static str, value: &Option<String>, max: usize) -> Result<Option<Text>, Rejection> {
+fn bounded(
+    field: &'static str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<Option<Text>, Rejection> {
     let Some(v) = value else { return Ok(None) };
     if v.chars().count() > max {
-        return Err(Rejection::Unprocessable(format!("Field {field} exceeds {max} chars limit")));
+        return Err(Rejection::Unprocessable(format!(
+            "Field {field} exceeds {max} chars limit"
+        )));
     }
     Text::parse(field, v)
         .map(Some)
@@ -83,7 +89,10 @@ fn bounded(field: &'static str, value: &Option<String>, max: usize) -> Result<Op
 fn url(field: &'static str, value: &Option<String>) -> Result<Option<HttpUrl>, Rejection> {
     value
         .as_deref()
-        .map(|v| HttpUrl::parse(field, v).map_err(|_| Rejection::Unprocessable(format!("Invalid {field}: {v}"))))
+        .map(|v| {
+            HttpUrl::parse(field, v)
+                .map_err(|_| Rejection::Unprocessable(format!("Invalid {field}: {v}")))
+        })
         .transpose()
 }
 
@@ -115,7 +124,10 @@ impl PatchUserBody {
         if let Some(email) = &self.email {
             let email = Email::parse(email)
                 .map_err(|_| Rejection::Unprocessable(format!("Invalid email: {email}")))?;
-            let code = self.auth_code.as_deref().ok_or(Rejection::Missing("authCode"))?;
+            let code = self
+                .auth_code
+                .as_deref()
+                .ok_or(Rejection::Missing("authCode"))?;
             patch.email = Some(email);
             patch.email_code = Some(code.to_owned());
         }
@@ -123,10 +135,18 @@ impl PatchUserBody {
         let new_password = match &self.new_password {
             None => None,
             Some(new) => {
-                let confirm = self.confirm_password.as_deref().ok_or(Rejection::Missing("confirmPassword"))?;
-                let current = self.current_password.as_deref().ok_or(Rejection::Missing("currentPassword"))?;
+                let confirm = self
+                    .confirm_password
+                    .as_deref()
+                    .ok_or(Rejection::Missing("confirmPassword"))?;
+                let current = self
+                    .current_password
+                    .as_deref()
+                    .ok_or(Rejection::Missing("currentPassword"))?;
                 if new != confirm {
-                    return Err(Rejection::Unprocessable("Password confirmation failed".into()));
+                    return Err(Rejection::Unprocessable(
+                        "Password confirmation failed".into(),
+                    ));
                 }
                 if !strong(new) {
                     return Err(Rejection::Unprocessable(WEAK_PASSWORD.into()));
@@ -148,7 +168,10 @@ impl PatchUserBody {
         newm.twitter_url = url("twitterUrl", &self.twitter_url)?;
         newm.instagram_url = url("instagramUrl", &self.instagram_url)?;
         newm.company_logo_url = url("companyLogoUrl", &self.company_logo_url)?;
-        Ok(PatchUser { patch, new_password })
+        Ok(PatchUser {
+            patch,
+            new_password,
+        })
     }
 }
 
@@ -239,7 +262,9 @@ mod tests {
     use super::*;
 
     fn body(json: serde_json::Value) -> Result<PatchUser, Rejection> {
-        serde_json::from_value::<PatchUserBody>(json).unwrap().parse()
+        serde_json::from_value::<PatchUserBody>(json)
+            .unwrap()
+            .parse()
     }
 
     #[test]
@@ -249,7 +274,10 @@ mod tests {
             body(json!({"email": "john.doe!gmail.com"})).unwrap_err(),
             Rejection::Unprocessable("Invalid email: john.doe!gmail.com".into())
         );
-        assert_eq!(body(json!({"email": "a@b.io"})).unwrap_err(), Rejection::Missing("authCode"));
+        assert_eq!(
+            body(json!({"email": "a@b.io"})).unwrap_err(),
+            Rejection::Missing("authCode")
+        );
         assert_eq!(
             body(json!({"newPassword": "Abcdefg1"})).unwrap_err(),
             Rejection::Missing("confirmPassword")
@@ -278,6 +306,9 @@ mod tests {
         );
         let ok = body(json!({"role": "Producer", "companyIpRights": true})).unwrap();
         assert_eq!(ok.patch.newm.role.unwrap().as_str(), "Producer");
-        assert!(ok.patch.roles.is_none(), "a profession never touches access roles");
+        assert!(
+            ok.patch.roles.is_none(),
+            "a profession never touches access roles"
+        );
     }
 }

@@ -83,7 +83,10 @@ impl UpdateUserBody {
         let mut patch = UserPatch::default();
         if let Some(email) = &self.email {
             patch.email = Some(Email::parse(email).map_err(|_| {
-                Error::invalid("email", format!("must be a valid email address. You sent {email:?}"))
+                Error::invalid(
+                    "email",
+                    format!("must be a valid email address. You sent {email:?}"),
+                )
             })?);
         }
         if let Some(name) = &self.name {
@@ -193,7 +196,9 @@ fn validation(message: String) -> Response<Body> {
 /// A body that is not the request schema.
 pub fn body_error(e: &BodyError) -> Response<Body> {
     validation(match e {
-        BodyError::Shape { path, message } => format!("The .{path} property is invalid: {message}."),
+        BodyError::Shape { path, message } => {
+            format!("The .{path} property is invalid: {message}.")
+        }
         other => format!("{}.", capitalize(&other.to_string())),
     })
 }

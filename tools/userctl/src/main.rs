@@ -12,7 +12,11 @@ use shared::store::Store;
 use shared::user::{Email, UserId};
 
 #[derive(Parser)]
-#[command(name = "userctl", version, about = "Developer tool for the userprofile-lambdas user directory")]
+#[command(
+    name = "userctl",
+    version,
+    about = "Developer tool for the userprofile-lambdas user directory"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,7 +87,9 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no user with id {user}"))?;
-            let private = std::env::var("JWT_PRIVATE_KEY").ok().map(|k| k.replace("\\n", "\n"));
+            let private = std::env::var("JWT_PRIVATE_KEY")
+                .ok()
+                .map(|k| k.replace("\\n", "\n"));
             let signer = shared::auth::Signer::for_config(&config.jwt, private.as_deref())
                 .map_err(|e| e.to_string())?;
             let roles: Vec<String> = stored.roles.iter().cloned().collect();
@@ -97,7 +103,13 @@ async fn run(command: Command) -> Result<(), String> {
             if store.get(id).await.map_err(|e| e.to_string())?.is_none() {
                 return Err(format!("no user with id {user}"));
             }
-            println!("{}", store.issue_code(id, &email).await.map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                store
+                    .issue_code(id, &email)
+                    .await
+                    .map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::Serve { port } => serve::serve(port).await,

@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 use shared::store::Store;
 use shared::user::{
-    Email, JsonObject, NewUser, Password, Preference, Property, Role, Status, Text, UserId, Username,
+    Email, JsonObject, NewUser, Password, Preference, Property, Role, Status, Text, UserId,
+    Username,
 };
 
 #[derive(Deserialize)]
@@ -61,7 +62,11 @@ impl SeedUser {
             uuid,
             username: Username::parse(&self.username).map_err(|e| e.to_string())?,
             email: Email::parse(&self.email).map_err(|e| e.to_string())?,
-            password_hash: Some(shared::password::hash(password).await.map_err(|e| e.to_string())?),
+            password_hash: Some(
+                shared::password::hash(password)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
             roles: self
                 .roles
                 .iter()
@@ -90,11 +95,12 @@ impl SeedUser {
 /// Loads the file; on any failure, removes the users this run created and says which entry failed.
 pub async fn seed_file(store: &Store, path: &Path) -> Result<usize, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let raw: Vec<serde_json::Value> =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a JSON array: {e}", path.display()))?;
+    let raw: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a JSON array: {e}", path.display()))?;
     let mut users = Vec::with_capacity(raw.len());
     for (i, value) in raw.into_iter().enumerate() {
-        let seed: SeedUser = serde_json::from_value(value).map_err(|e| format!("user #{}: {e}", i + 1))?;
+        let seed: SeedUser =
+            serde_json::from_value(value).map_err(|e| format!("user #{}: {e}", i + 1))?;
         let id = seed.id;
         users.push(
             seed.into_new_user()

@@ -73,7 +73,9 @@ pub fn route_keys() -> Vec<String> {
 
 pub async fn serve(port: u16) -> Result<(), String> {
     shared::telemetry::init();
-    let mmc = mmc_profile::State::from_env().await.map_err(|e| e.to_string())?;
+    let mmc = mmc_profile::State::from_env()
+        .await
+        .map_err(|e| e.to_string())?;
     let states: &'static States = Box::leak(Box::new(States { mmc }));
     let endpoints: &'static [Endpoint] = Box::leak(endpoints().into_boxed_slice());
 
@@ -126,7 +128,11 @@ async fn dispatch(
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_owned(), v.to_owned()))
+        })
         .collect();
     let body = match Limited::new(req.into_body(), MAX_PAYLOAD).collect().await {
         Ok(b) => b.to_bytes().to_vec(),
