@@ -211,24 +211,6 @@ pub async fn all_keys(store: &Store) -> Vec<String> {
     keys
 }
 
-/// Builds (once per test binary) and returns the `userctl` binary.
-pub fn userctl_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "userctl", "--bin", "userctl"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build for userctl");
-        assert!(status.success(), "building userctl failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join("target"));
-        target.join("debug").join("userctl")
-    })
-    .clone()
-}
-
 /// The request API Gateway would hand a function for `method path` on one of its `routes`.
 pub fn request(
     routes: &[shared::apigw::Route],
@@ -301,9 +283,10 @@ pub fn env_for(config: &Config) -> Vec<(String, String)> {
     ]
 }
 
-/// Runs `userctl ARGS` against `config`'s table; returns (success, stdout, stderr).
-pub fn userctl(config: &Config, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(userctl_bin())
+/// Runs the `userctl` binary `bin` with `args` against `config`'s table; returns (success,
+/// stdout, stderr). Tests pass `env!("CARGO_BIN_EXE_userctl")`, which cargo builds with them.
+pub fn userctl(bin: &str, config: &Config, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin)
         .args(args)
         .env_clear()
         .envs(env_for(config))
@@ -324,13 +307,13 @@ pub struct Served {
 }
 
 impl Served {
-    pub fn start(config: &Config) -> Self {
-        Self::start_with(config, &[])
+    pub fn start(bin: &str, config: &Config) -> Self {
+        Self::start_with(bin, config, &[])
     }
 
-    pub fn start_with(config: &Config, extra_env: &[(&str, &str)]) -> Self {
+    pub fn start_with(bin: &str, config: &Config, extra_env: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let child = Command::new(userctl_bin())
+        let child = Command::new(bin)
             .args(["serve", "--port", &port.to_string()])
             .env_clear()
             .envs(env_for(config))

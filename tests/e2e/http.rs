@@ -1,6 +1,8 @@
 //! End to end: real HTTP through `userctl serve` (API Gateway payload 2.0 events, the same
 //! handlers as the Lambda binaries) against the moto test server.
 
+const USERCTL: &str = env!("CARGO_BIN_EXE_userctl");
+
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use shared::user::UserId;
@@ -36,7 +38,7 @@ async fn unleash_through_serve() {
     for n in 2..=9 {
         seed(&store, n, &[]).await;
     }
-    let served = Served::start(&config);
+    let served = Served::start(USERCTL, &config);
     let c = Client::new();
     let admin = bearer(1, &["admin"]);
     let put = reqwest::Method::PUT;
@@ -155,7 +157,7 @@ async fn newm_through_serve_with_a_code_from_userctl() {
     let (store, config) = fresh_store().await;
     let one = seed(&store, 1, &[]).await;
     seed(&store, 2, &[]).await;
-    let served = Served::start(&config);
+    let served = Served::start(USERCTL, &config);
     let c = Client::new();
     let me = bearer(1, &[]);
     let patch = reqwest::Method::PATCH;
@@ -201,6 +203,7 @@ async fn newm_through_serve_with_a_code_from_userctl() {
     );
 
     let (ok, code, err) = userctl(
+        USERCTL,
         &config,
         &["code", "--user", "1", "--email", "john@example.com"],
     );
@@ -219,6 +222,7 @@ async fn newm_through_serve_with_a_code_from_userctl() {
     let mut tasks = Vec::new();
     for n in [1, 2] {
         let (ok, code, _) = userctl(
+            USERCTL,
             &config,
             &[
                 "code",
@@ -261,7 +265,7 @@ async fn mmc_through_serve() {
     let (store, config) = fresh_store().await;
     seed(&store, 1, &["admin"]).await;
     seed(&store, 2, &["viewer"]).await;
-    let served = Served::start(&config);
+    let served = Served::start(USERCTL, &config);
     let c = Client::new();
     let put = reqwest::Method::PUT;
     let user2 = bearer(2, &["viewer"]);
@@ -370,7 +374,7 @@ async fn mmc_through_serve() {
     ));
     drop(served);
 
-    let off = Served::start_with(&config, &[("USER_MANAGEMENT_ENABLED", "false")]);
+    let off = Served::start_with(USERCTL, &config, &[("USER_MANAGEMENT_ENABLED", "false")]);
     let (s, b) = send(
         &c,
         put,
@@ -391,7 +395,7 @@ async fn mmc_through_serve() {
 #[tokio::test]
 async fn unknown_routes_are_404_json() {
     let (_, config) = fresh_store().await;
-    let served = Served::start(&config);
+    let served = Served::start(USERCTL, &config);
     let c = Client::new();
     let (s, b) = send(
         &c,
@@ -418,7 +422,7 @@ async fn uniqueness_holds_across_apis() {
     let (store, config) = fresh_store().await;
     seed(&store, 1, &["admin"]).await;
     seed(&store, 2, &[]).await;
-    let served = Served::start(&config);
+    let served = Served::start(USERCTL, &config);
     let c = Client::new();
     // Unleash moves user 2 to an address; NEWM then cannot take it for user 1.
     let (s, _) = send(
@@ -431,6 +435,7 @@ async fn uniqueness_holds_across_apis() {
     .await;
     assert_eq!(s, 200);
     let (ok, code, _) = userctl(
+        USERCTL,
         &config,
         &["code", "--user", "1", "--email", "SHARED@example.com"],
     );

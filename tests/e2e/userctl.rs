@@ -1,5 +1,7 @@
 //! `userctl` as a user runs it: a real process against the moto test server.
 
+const USERCTL: &str = env!("CARGO_BIN_EXE_userctl");
+
 use std::collections::BTreeSet;
 
 use shared::user::UserId;
@@ -23,7 +25,7 @@ fn seed_users() -> serde_json::Value {
 #[tokio::test]
 async fn create_table_builds_what_the_template_defines_and_is_idempotent() {
     let config = config(&unique_table_name());
-    let (ok, out, err) = userctl(&config, &["create-table"]);
+    let (ok, out, err) = userctl(USERCTL, &config, &["create-table"]);
     assert!(ok, "{out}{err}");
     let store = shared::store::Store::connect(&config).await;
     let table = store
@@ -67,16 +69,16 @@ async fn create_table_builds_what_the_template_defines_and_is_idempotent() {
         Some("ENABLED")
     );
 
-    let (ok, out, _) = userctl(&config, &["create-table"]);
+    let (ok, out, _) = userctl(USERCTL, &config, &["create-table"]);
     assert!(ok && out.contains("already exists"), "{out}");
 }
 
 #[tokio::test]
 async fn seed_loads_users_and_token_carries_their_stored_roles() {
     let config = config(&unique_table_name());
-    assert!(userctl(&config, &["create-table"]).0);
+    assert!(userctl(USERCTL, &config, &["create-table"]).0);
     let file = write_seed(&seed_users());
-    let (ok, out, err) = userctl(&config, &["seed", file.to_str().unwrap()]);
+    let (ok, out, err) = userctl(USERCTL, &config, &["seed", file.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("seeded 2 users"), "{out}");
 
@@ -98,27 +100,31 @@ async fn seed_loads_users_and_token_carries_their_stored_roles() {
         Some(UserId::new(2).unwrap())
     );
 
-    let (ok, token, err) = userctl(&config, &["token", "--user", "1", "--ttl", "120"]);
+    let (ok, token, err) = userctl(USERCTL, &config, &["token", "--user", "1", "--ttl", "120"]);
     assert!(ok, "{err}");
     let verifier = shared::auth::Verifier::new(&config.jwt).unwrap();
     let principal = verifier.verify(token.trim()).unwrap();
     assert_eq!(principal.user_id.get(), 1);
     assert_eq!(principal.roles, BTreeSet::from(["admin".to_owned()]));
 
-    let (ok, _, err) = userctl(&config, &["token", "--user", "99"]);
+    let (ok, _, err) = userctl(USERCTL, &config, &["token", "--user", "99"]);
     assert!(!ok && err.contains("no user with id 99"), "{err}");
 }
 
 #[tokio::test]
 async fn a_duplicate_in_the_seed_file_is_named_and_nothing_is_left() {
     let config = config(&unique_table_name());
-    assert!(userctl(&config, &["create-table"]).0);
+    assert!(userctl(USERCTL, &config, &["create-table"]).0);
     let mut users = seed_users();
     users.as_array_mut().unwrap().push(serde_json::json!(
         {"id": 3, "uuid": "7f8c1f0e-3b7a-4c1e-9d2a-333333333333", "username": "carol", "email": "BOB@example.com",
          "password": "Carol-Passw0rd", "roles": [], "status": "active"}
     ));
-    let (ok, out, err) = userctl(&config, &["seed", write_seed(&users).to_str().unwrap()]);
+    let (ok, out, err) = userctl(
+        USERCTL,
+        &config,
+        &["seed", write_seed(&users).to_str().unwrap()],
+    );
     assert!(!ok, "{out}");
     assert!(
         err.contains("BOB@example.com") && err.contains("email"),
@@ -132,22 +138,28 @@ async fn a_duplicate_in_the_seed_file_is_named_and_nothing_is_left() {
 
     let bad = serde_json::json!([{"id": 1, "uuid": "x", "username": "a", "email": "a@example.com",
         "password": "Passw0rd-long", "roles": [], "status": "active"}]);
-    let (ok, _, err) = userctl(&config, &["seed", write_seed(&bad).to_str().unwrap()]);
+    let (ok, _, err) = userctl(
+        USERCTL,
+        &config,
+        &["seed", write_seed(&bad).to_str().unwrap()],
+    );
     assert!(!ok && err.contains("uuid"), "{err}");
 }
 
 #[tokio::test]
 async fn code_prints_a_six_digit_code_bound_to_user_and_email() {
     let config = config(&unique_table_name());
-    assert!(userctl(&config, &["create-table"]).0);
+    assert!(userctl(USERCTL, &config, &["create-table"]).0);
     assert!(
         userctl(
+            USERCTL,
             &config,
             &["seed", write_seed(&seed_users()).to_str().unwrap()]
         )
         .0
     );
     let (ok, code, err) = userctl(
+        USERCTL,
         &config,
         &["code", "--user", "2", "--email", "new@example.com"],
     );
@@ -167,7 +179,11 @@ async fn code_prints_a_six_digit_code_bound_to_user_and_email() {
         .update(UserId::new(2).unwrap(), &patch, &[])
         .await
         .unwrap();
-    let (ok, _, err) = userctl(&config, &["code", "--user", "2", "--email", "not-an-email"]);
+    let (ok, _, err) = userctl(
+        USERCTL,
+        &config,
+        &["code", "--user", "2", "--email", "not-an-email"],
+    );
     assert!(!ok && err.contains("email"), "{err}");
 }
 
@@ -197,7 +213,7 @@ fn serve_routes_are_exactly_the_templates() {
             }
         }
     }
-    let (ok, out, err) = userctl(&config("unused"), &["routes"]);
+    let (ok, out, err) = userctl(USERCTL, &config("unused"), &["routes"]);
     assert!(ok, "{err}");
     let served: BTreeSet<String> = out.lines().map(str::to_owned).collect();
     assert_eq!(served, from_template);
