@@ -89,6 +89,11 @@ impl Verifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_with_expiry(token).map(|(p, _)| p)
+    }
+
+    /// The principal and the token's `exp` (unix seconds), for sessions that outlive one request.
+    pub fn verify_with_expiry(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -102,10 +107,14 @@ impl Verifier {
             .map_err(|_| AuthError::Rejected("sub is not an integer user id".into()))?;
         let user_id = UserId::new(id)
             .map_err(|_| AuthError::Rejected("sub is not a valid user id".into()))?;
-        Ok(Principal {
+        let principal = Principal {
             user_id,
             roles: data.claims.roles.into_iter().collect(),
-        })
+        };
+        Ok((
+            principal,
+            i64::try_from(data.claims.exp).unwrap_or(i64::MAX),
+        ))
     }
 
     /// Authenticates from an `Authorization: Bearer <JWT>` header value.
@@ -125,6 +134,18 @@ impl Verifier {
     pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, AuthError> {
         self.verify_header(headers.get(http::header::AUTHORIZATION))
     }
+}
+
+/// The token of an `Authorization: Bearer <JWT>` header value.
+pub fn bearer_token(value: &str) -> Result<&str, AuthError> {
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(AuthError::MalformedHeader)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::MalformedHeader);
+    }
+    Ok(token.trim())
 }
 
 /// Mints tokens (for `userctl token` and tests): HS256 with the shared secret, or RS256/ES256

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 
+use lambda_http::lambda_runtime::LambdaEvent;
 use lambda_http::{service_fn, Body, Request, Response};
 
 use crate::config::ConfigError;
@@ -29,5 +30,29 @@ where
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Infallible>(handler(state, req).await)
     }))
+    .await
+}
+
+/// The same cold start for a function that takes and returns plain JSON events (the WebSocket
+/// route handler and the `$connect` authorizer).
+pub async fn run_json<S, I, H, F>(init: I, handler: H) -> Result<(), lambda_http::Error>
+where
+    S: Send + Sync + 'static,
+    I: Future<Output = Result<S, ConfigError>>,
+    H: Fn(&'static S, serde_json::Value) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<serde_json::Value, lambda_http::Error>> + Send + 'static,
+{
+    crate::telemetry::init();
+    let state: &'static S = match init.await {
+        Ok(state) => Box::leak(Box::new(state)),
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration: refusing to start");
+            return Err(e.into());
+        }
+    };
+    let handler = &handler;
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move { handler(state, event.payload).await },
+    ))
     .await
 }

@@ -2,6 +2,7 @@
 //! shape, and the one place where `Error` becomes that API's error body.
 
 pub mod aaa;
+pub mod devicehive;
 pub mod mmc;
 pub mod newm;
 pub mod unleash;
