@@ -3,6 +3,7 @@
 
 mod seed;
 mod serve;
+mod websocket;
 
 use std::process::ExitCode;
 

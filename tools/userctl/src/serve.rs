@@ -16,6 +16,9 @@ use lambda_http::{Body, Request, Response};
 use shared::apigw::{match_route, HttpEvent, Route};
 use tokio::net::TcpListener;
 
+/// Where the DeviceHive WebSocket API is served.
+pub const WS_PATH: &str = "/ws";
+
 /// API Gateway's own payload limit for HTTP APIs.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
@@ -29,6 +32,7 @@ struct Endpoint {
 /// What the functions build at cold start, built once here.
 pub struct States {
     mmc: mmc_profile::State,
+    authorizer: devicehive_authorizer::Authorizer,
 }
 
 impl States {
@@ -76,7 +80,10 @@ pub async fn serve(port: u16) -> Result<(), String> {
     let mmc = mmc_profile::State::from_env()
         .await
         .map_err(|e| e.to_string())?;
-    let states: &'static States = Box::leak(Box::new(States { mmc }));
+    let authorizer = devicehive_authorizer::Authorizer::from_env()
+        .await
+        .map_err(|e| e.to_string())?;
+    let states: &'static States = Box::leak(Box::new(States { mmc, authorizer }));
     let endpoints: &'static [Endpoint] = Box::leak(endpoints().into_boxed_slice());
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -87,6 +94,7 @@ pub async fn serve(port: u16) -> Result<(), String> {
     for e in endpoints {
         println!("  {}", e.route.key());
     }
+    println!("  WebSocket ws://{addr}{WS_PATH}?token=<JWT>  (DeviceHive user/update)");
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
@@ -99,6 +107,7 @@ pub async fn serve(port: u16) -> Result<(), String> {
             let service = service_fn(move |req| dispatch(states, endpoints, req));
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await
             {
                 tracing::debug!(error = %e, "connection ended with an error");
@@ -115,6 +124,9 @@ async fn dispatch(
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
+    if path == WS_PATH && method == "GET" {
+        return Ok(crate::websocket::accept(states.app(), &states.authorizer, req).await);
+    }
     let found = endpoints.iter().find_map(|e| {
         (e.route.method == method)
             .then(|| match_route(e.route.path, &path))
@@ -151,7 +163,7 @@ async fn dispatch(
     Ok(to_hyper(response))
 }
 
-fn plain(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
+pub(crate) fn plain(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
     hyper::Response::builder()
         .status(status)
         .header("content-type", "application/json")
