@@ -98,11 +98,7 @@ pub async fn accept(
             )
             .await;
             if let Some(body) = out["body"].as_str() {
-                if tx
-                    .send(Message::Text(body.to_owned().into()))
-                    .await
-                    .is_err()
-                {
+                if tx.send(Message::Text(body.to_owned())).await.is_err() {
                     break;
                 }
             }
