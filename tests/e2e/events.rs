@@ -1,0 +1,1 @@
+//! Placeholder: API Gateway event fixtures through the handlers (being written).
