@@ -9,6 +9,22 @@ use lambda_http::{service_fn, Body, Request, Response};
 
 use crate::config::ConfigError;
 
+/// Logs on, then the state, built once and kept for the life of the sandbox. Bad configuration
+/// ends the cold start here with one log line.
+async fn cold_start<S, I>(init: I) -> Result<&'static S, lambda_http::Error>
+where
+    I: Future<Output = Result<S, ConfigError>>,
+{
+    crate::telemetry::init();
+    match init.await {
+        Ok(state) => Ok(Box::leak(Box::new(state))),
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration: refusing to start");
+            Err(e.into())
+        }
+    }
+}
+
 /// Builds the state with `init` (failing the cold start with one clear log line on bad
 /// configuration) and serves `handler` with it for the life of the sandbox.
 pub async fn run_http<S, I, H, F>(init: I, handler: H) -> Result<(), lambda_http::Error>
@@ -18,14 +34,7 @@ where
     H: Fn(&'static S, Request) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    crate::telemetry::init();
-    let state: &'static S = match init.await {
-        Ok(state) => Box::leak(Box::new(state)),
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration: refusing to start");
-            return Err(e.into());
-        }
-    };
+    let state = cold_start(init).await?;
     let handler = &handler;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Infallible>(handler(state, req).await)
@@ -42,14 +51,7 @@ where
     H: Fn(&'static S, serde_json::Value) -> F + Send + Sync + 'static,
     F: Future<Output = Result<serde_json::Value, lambda_http::Error>> + Send + 'static,
 {
-    crate::telemetry::init();
-    let state: &'static S = match init.await {
-        Ok(state) => Box::leak(Box::new(state)),
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration: refusing to start");
-            return Err(e.into());
-        }
-    };
+    let state = cold_start(init).await?;
     let handler = &handler;
     lambda_http::lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move { handler(state, event.payload).await },

@@ -5,7 +5,7 @@ const USERCTL: &str = env!("CARGO_BIN_EXE_userctl");
 use std::collections::BTreeSet;
 
 use shared::user::UserId;
-use testkit::{all_keys, config, unique_table_name, userctl, workspace_root};
+use testkit::{all_keys, config, unique_table_name, userctl};
 
 fn write_seed(users: &serde_json::Value) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("seed-{}.json", uuid::Uuid::new_v4()));
@@ -185,37 +185,4 @@ async fn code_prints_a_six_digit_code_bound_to_user_and_email() {
         &["code", "--user", "2", "--email", "not-an-email"],
     );
     assert!(!ok && err.contains("email"), "{err}");
-}
-
-/// Every HTTP route of `template.yaml` is served by `userctl serve`, and nothing else is.
-#[test]
-fn serve_routes_are_exactly_the_templates() {
-    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(
-        &std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap(),
-    )
-    .unwrap();
-    let mut from_template = BTreeSet::new();
-    for (_, resource) in template["Resources"].as_mapping().unwrap() {
-        if resource["Type"] != "AWS::Serverless::Function" {
-            continue;
-        }
-        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
-            continue;
-        };
-        for (_, event) in events {
-            if event["Type"] == "HttpApi" {
-                let p = &event["Properties"];
-                from_template.insert(format!(
-                    "{} {}",
-                    p["Method"].as_str().unwrap(),
-                    p["Path"].as_str().unwrap()
-                ));
-            }
-        }
-    }
-    let (ok, out, err) = userctl(USERCTL, &config("unused"), &["routes"]);
-    assert!(ok, "{err}");
-    let served: BTreeSet<String> = out.lines().map(str::to_owned).collect();
-    assert_eq!(served, from_template);
-    assert_eq!(served.len(), 5);
 }
