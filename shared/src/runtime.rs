@@ -13,6 +13,7 @@ use crate::config::ConfigError;
 /// ends the cold start here with one log line.
 async fn cold_start<S, I>(init: I) -> Result<&'static S, lambda_http::Error>
 where
+    S: 'static,
     I: Future<Output = Result<S, ConfigError>>,
 {
     crate::telemetry::init();

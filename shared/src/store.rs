@@ -1195,9 +1195,74 @@ where
     }
 }
 
+/// Counts DynamoDB operations (one per call, whatever the SDK retries underneath): the number of
+/// round trips a request costs, for tests and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl CallCounter {
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The count so far, and start again from zero.
+    pub fn take(&self) -> usize {
+        self.0.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A store whose every DynamoDB call is counted.
+    pub async fn connect_counted(config: &Config) -> (Self, CallCounter) {
+        let counter = CallCounter::default();
+        let sdk = sdk_config(config).await;
+        let builder = client_builder(config, &sdk).interceptor(counter.clone());
+        (
+            Self::new(
+                Client::from_conf(builder.build()),
+                config.table_name.clone(),
+            ),
+            counter,
+        )
+    }
+}
+
 /// The DynamoDB client for this configuration: a local endpoint when one is set (with dummy
 /// credentials if none are configured), tight timeouts so a stuck call cannot eat the invocation.
 pub async fn dynamodb_client(config: &Config) -> Client {
+    let sdk = sdk_config(config).await;
+    Client::from_conf(client_builder(config, &sdk).build())
+}
+
+fn client_builder(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> aws_sdk_dynamodb::config::Builder {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk);
+    if let Some(endpoint) = &config.dynamodb_endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder
+}
+
+async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
     use aws_config::{BehaviorVersion, Region};
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         aws_config::timeout::TimeoutConfig::builder()
@@ -1220,12 +1285,7 @@ pub async fn dynamodb_client(config: &Config) -> Client {
             "local-endpoint",
         ));
     }
-    let sdk = loader.load().await;
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(&sdk);
-    if let Some(endpoint) = &config.dynamodb_endpoint {
-        builder = builder.endpoint_url(endpoint);
-    }
-    Client::from_conf(builder.build())
+    loader.load().await
 }
 
 #[cfg(test)]

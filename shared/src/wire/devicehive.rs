@@ -326,6 +326,53 @@ pub fn ws_response(message: &Value) -> Value {
     json!({"statusCode": 200, "body": message.to_string()})
 }
 
+/// An API Gateway WebSocket event as AWS delivers it to the route's integration, for the local
+/// runner and tests. `authorizer` is the `$connect` authorizer's context, if any.
+pub fn ws_event(
+    route_key: &str,
+    connection_id: &str,
+    body: Option<&str>,
+    authorizer: Option<&Value>,
+) -> Value {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let event_type = match route_key {
+        "$connect" => "CONNECT",
+        "$disconnect" => "DISCONNECT",
+        _ => "MESSAGE",
+    };
+    let mut context = json!({
+        "routeKey": route_key,
+        "eventType": event_type,
+        "connectionId": connection_id,
+        "requestId": format!("local-{now_ms}"),
+        "messageDirection": "IN",
+        "domainName": "127.0.0.1",
+        "stage": "local",
+        "apiId": "local",
+        "connectedAt": now_ms,
+        "requestTimeEpoch": now_ms,
+    });
+    if let Some(a) = authorizer {
+        context["authorizer"] = a.clone();
+    }
+    let mut event = json!({"requestContext": context, "isBase64Encoded": false});
+    if let Some(b) = body {
+        event["body"] = Value::String(b.to_owned());
+    }
+    event
+}
+
+/// The route API Gateway selects for a frame on `$request.body.action`.
+pub fn select_route(frame: &str) -> &'static str {
+    match serde_json::from_str::<Value>(frame) {
+        Ok(v) if v.get("action").and_then(Value::as_str) == Some(ACTION) => ACTION,
+        _ => "$default",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,52 +449,5 @@ mod tests {
             Err(AuthError::Expired)
         );
         assert!(ConnectionPrincipal::from_context(&HashMap::new()).is_err());
-    }
-}
-
-/// An API Gateway WebSocket event as AWS delivers it to the route's integration, for the local
-/// runner and tests. `authorizer` is the `$connect` authorizer's context, if any.
-pub fn ws_event(
-    route_key: &str,
-    connection_id: &str,
-    body: Option<&str>,
-    authorizer: Option<&Value>,
-) -> Value {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let event_type = match route_key {
-        "$connect" => "CONNECT",
-        "$disconnect" => "DISCONNECT",
-        _ => "MESSAGE",
-    };
-    let mut context = json!({
-        "routeKey": route_key,
-        "eventType": event_type,
-        "connectionId": connection_id,
-        "requestId": format!("local-{now_ms}"),
-        "messageDirection": "IN",
-        "domainName": "127.0.0.1",
-        "stage": "local",
-        "apiId": "local",
-        "connectedAt": now_ms,
-        "requestTimeEpoch": now_ms,
-    });
-    if let Some(a) = authorizer {
-        context["authorizer"] = a.clone();
-    }
-    let mut event = json!({"requestContext": context, "isBase64Encoded": false});
-    if let Some(b) = body {
-        event["body"] = Value::String(b.to_owned());
-    }
-    event
-}
-
-/// The route API Gateway selects for a frame on `$request.body.action`.
-pub fn select_route(frame: &str) -> &'static str {
-    match serde_json::from_str::<Value>(frame) {
-        Ok(v) if v.get("action").and_then(Value::as_str) == Some(ACTION) => ACTION,
-        _ => "$default",
     }
 }

@@ -1,0 +1,293 @@
+//! Cold start, memory and size of every function binary, beside a hello-world lambda_http
+//! baseline built with the same profile.
+//!
+//! Each binary runs as Lambda runs it: a fresh process pointed at a local Runtime API emulator
+//! (`AWS_LAMBDA_RUNTIME_API`), with its real configuration (DynamoDB client and keys; DynamoDB is
+//! the canned responder on loopback). Measured from process spawn to its first
+//! `GET /runtime/invocation/next` (init) and to its first posted response (first answer).
+//! Memory: peak RSS (VmHWM) after 1,000 invocations, password changes included.
+//!
+//! Run (after `cargo build --release -p bench -p <functions>`):
+//!   target/release/coldstart [--runs 20] [--invocations 1000]
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Notify};
+
+/// What the emulator saw of one process.
+#[derive(Default)]
+struct Emulator {
+    events: Mutex<VecDeque<String>>,
+    ready: Notify,
+    first_next: Mutex<Option<Instant>>,
+    next_id: Mutex<u64>,
+}
+
+async fn runtime_api(
+    emu: Arc<Emulator>,
+    answers: mpsc::UnboundedSender<(Instant, String)>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if path.ends_with("/runtime/invocation/next") {
+        emu.first_next
+            .lock()
+            .unwrap()
+            .get_or_insert_with(Instant::now);
+        let event = loop {
+            if let Some(e) = emu.events.lock().unwrap().pop_front() {
+                break e;
+            }
+            emu.ready.notified().await;
+        };
+        let id = {
+            let mut n = emu.next_id.lock().unwrap();
+            *n += 1;
+            format!("req-{n}")
+        };
+        let deadline = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            + 30_000;
+        return Ok(hyper::Response::builder()
+            .header("lambda-runtime-aws-request-id", id)
+            .header("lambda-runtime-deadline-ms", deadline.to_string())
+            .header(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:000000000000:function:bench",
+            )
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000",
+            )
+            .body(Full::new(Bytes::from(event)))
+            .unwrap());
+    }
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let _ = answers.send((
+        Instant::now(),
+        format!("{path} {}", String::from_utf8_lossy(&body)),
+    ));
+    Ok(hyper::Response::builder()
+        .status(202)
+        .body(Full::new(Bytes::new()))
+        .unwrap())
+}
+
+async fn serve(
+    listener: TcpListener,
+    emu: Arc<Emulator>,
+    answers: mpsc::UnboundedSender<(Instant, String)>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (emu, answers) = (emu.clone(), answers.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                runtime_api(emu.clone(), answers.clone(), req)
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+struct Run {
+    init: Duration,
+    first_answer: Duration,
+    peak_rss_kib: Option<u64>,
+}
+
+/// Starts `binary` against a fresh emulator, feeds it `events`, returns its figures.
+async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let emu = Arc::new(Emulator::default());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let server = tokio::spawn(serve(listener, emu.clone(), tx));
+    let count = events.len();
+    emu.events.lock().unwrap().extend(events);
+    emu.ready.notify_waiters();
+
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("TABLE_NAME", "bench")
+        .env("DYNAMODB_ENDPOINT", dynamodb)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("JWT_SECRET", bench::LOCAL_SECRET)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+    let mut first_answer = None;
+    for i in 0..count {
+        let (at, what) = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} did not answer", binary.display()))
+            .unwrap();
+        assert!(what.contains("/response"), "{}: {what}", binary.display());
+        if i == 0 {
+            first_answer = Some(at - started);
+        }
+        // Keep the emulator's queue topped up as Lambda would: one event per `next`.
+        emu.ready.notify_waiters();
+    }
+    let peak_rss_kib = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        });
+    let _ = child.kill();
+    let _ = child.wait();
+    server.abort();
+    let first_next = emu.first_next.lock().unwrap().expect("asked for an event");
+    Run {
+        init: first_next - started,
+        first_answer: first_answer.unwrap(),
+        peak_rss_kib,
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let runs = arg("--runs", 20);
+    let invocations = arg("--invocations", 1000);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin_dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let event = |name: &str| {
+        std::fs::read_to_string(root.join("events").join(name))
+            .unwrap_or_else(|e| panic!("events/{name}: {e}"))
+    };
+    // Every function gets its success fixture; the memory run mixes in a password change every
+    // tenth invocation where the API has one.
+    let functions: Vec<(&str, String, Option<String>)> = vec![
+        ("hello", event("unleash-user-admin-success.json"), None),
+        (
+            "unleash-user-admin",
+            event("unleash-user-admin-success.json"),
+            None,
+        ),
+        (
+            "newm-patch-user",
+            event("newm-patch-user-success.json"),
+            Some(password_event(
+                &event("newm-patch-user-success.json"),
+                r#"{"newPassword":"N3w-Passw0rd","confirmPassword":"N3w-Passw0rd","currentPassword":"Bob-Builder-2024"}"#,
+            )),
+        ),
+        (
+            "mmc-profile",
+            event("mmc-profile-success.json"),
+            Some(password_event(
+                &event("mmc-profile-success.json"),
+                r#"{"username":"bob","password":"another-secret"}"#,
+            )),
+        ),
+        (
+            "aaa-user-profile",
+            event("aaa-user-profile-success.json"),
+            Some(password_event(
+                &event("aaa-user-profile-success.json"),
+                r#"{"Password":"Passw0rd-aaa","RepeatPassword":"Passw0rd-aaa"}"#,
+            )),
+        ),
+        (
+            "devicehive-user-update",
+            event("devicehive-user-update-success.json"),
+            None,
+        ),
+        (
+            "devicehive-authorizer",
+            event("devicehive-authorizer-success.json"),
+            None,
+        ),
+    ];
+
+    let canned = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dynamodb = format!("http://{}", canned.local_addr().unwrap());
+    tokio::spawn(bench::serve_canned(canned));
+
+    println!("| binary | stripped size (bytes) | init median (ms) | init vs hello | first answer median (ms) | peak RSS after {invocations} invocations (MiB) |");
+    println!("|---|---|---|---|---|---|");
+    let mut baseline = None;
+    for (name, success, password) in &functions {
+        let binary = bin_dir.join(name);
+        let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+        let mut inits = Vec::new();
+        let mut answers = Vec::new();
+        for _ in 0..runs {
+            let r = run(&binary, &dynamodb, vec![success.clone()]).await;
+            inits.push(r.init);
+            answers.push(r.first_answer);
+        }
+        let events: Vec<String> = (0..invocations)
+            .map(|i| match password {
+                Some(p) if i % 10 == 9 => p.clone(),
+                _ => success.clone(),
+            })
+            .collect();
+        let memory = run(&binary, &dynamodb, events).await;
+        let init = median(inits);
+        let base = *baseline.get_or_insert(init);
+        println!(
+            "| {name} | {size} | {:.2} | {:.2}x | {:.2} | {:.1} |",
+            init.as_secs_f64() * 1e3,
+            init.as_secs_f64() / base.as_secs_f64(),
+            median(answers).as_secs_f64() * 1e3,
+            memory.peak_rss_kib.unwrap_or(0) as f64 / 1024.0,
+        );
+    }
+}
+
+/// The same API Gateway event with another body.
+fn password_event(event: &str, body: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(event).unwrap();
+    v["body"] = serde_json::Value::String(body.to_owned());
+    v.to_string()
+}
