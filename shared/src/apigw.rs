@@ -71,9 +71,19 @@ pub fn parse_json_value(bytes: &[u8]) -> Result<serde_json::Value, BodyError> {
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, BodyError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.into_inner().to_string();
+        let message = without_value(&e.into_inner().to_string());
         BodyError::Shape { path, message }
     })
+}
+
+/// serde quotes the offending value ("invalid type: integer `123456`, expected a string"); the
+/// value may be a password or a 2FA code, so only what was expected is kept.
+fn without_value(message: &str) -> String {
+    match message.split_once(", expected ") {
+        Some((_, expected)) => format!("expected {expected}"),
+        None if message.starts_with("invalid") => "has an invalid value".to_owned(),
+        None => message.to_owned(),
+    }
 }
 
 pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {

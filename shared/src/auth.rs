@@ -77,6 +77,7 @@ impl Verifier {
         let mut validation = Validation::new(alg);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         match &config.audience {
             Some(aud) => validation.set_audience(&[aud]),
@@ -121,14 +122,7 @@ impl Verifier {
     pub fn verify_header(&self, value: Option<&http::HeaderValue>) -> Result<Principal, AuthError> {
         let value = value.ok_or(AuthError::MissingToken)?;
         let value = value.to_str().map_err(|_| AuthError::MalformedHeader)?;
-        let (scheme, token) = value
-            .trim()
-            .split_once(' ')
-            .ok_or(AuthError::MalformedHeader)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(AuthError::MalformedHeader);
-        }
-        self.verify(token.trim())
+        self.verify(bearer_token(value)?)
     }
 
     pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, AuthError> {

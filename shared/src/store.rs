@@ -243,7 +243,8 @@ impl Store {
                     .iter()
                     .position(|r| r.as_deref() == Some("ConditionalCheckFailed"))
                     .and_then(|i| puts.get(i))
-                    .ok_or_else(|| Error::Internal("create cancelled without a reason".into()))?;
+                    // Cancelled only by a concurrent transaction on the same items.
+                    .ok_or(Error::Contention)?;
                 Err(Error::Conflict {
                     field: *field,
                     value: value.clone(),
@@ -291,7 +292,7 @@ impl Store {
             return self.update_blind(id, patch, expect).await;
         }
         self.update_after_read(id, |user: &User| {
-            if expect.iter().all(|e| expectation_holds(user, e)) {
+            if expect.iter().all(|e| e.holds(user)) {
                 Ok(patch.clone())
             } else {
                 Err(Error::PreconditionFailed)
@@ -350,6 +351,10 @@ impl Store {
             retry_pause(attempt).await;
             let current = self.get(id).await?.ok_or(Error::NotFound)?;
             let patch = decide(&current)?;
+            if patch.is_empty() && patch.email_code.is_none() {
+                // Everything sent equals what is stored: nothing to write.
+                return Ok(current);
+            }
             if let Some(user) = self.write_versioned(&current, &patch).await? {
                 return Ok(user);
             }
@@ -474,12 +479,21 @@ impl Store {
         let Some(reasons) = self.transact(items).await? else {
             return Ok(Some(expected));
         };
+        // Only a failed condition says something about the request. A `TransactionConflict`
+        // (another transaction on the same items) or a moved version only means "read again".
         let failed: Vec<&Cause> = reasons
             .iter()
             .zip(&causes)
-            .filter(|(r, _)| r.as_deref().is_some_and(|c| c != "None"))
+            .filter(|(r, _)| r.as_deref() == Some("ConditionalCheckFailed"))
             .map(|(_, c)| c)
             .collect();
+        if failed.first() == Some(&&Cause::Race)
+            || reasons
+                .iter()
+                .any(|r| r.as_deref() == Some("TransactionConflict"))
+        {
+            return Ok(None);
+        }
         if failed.contains(&&Cause::Code) {
             if let Some(email) = &patch.email {
                 self.count_code_failure(current.id, &email.key()).await?;
@@ -599,30 +613,62 @@ impl Store {
         Ok(code)
     }
 
-    /// Records a wrong current password: the counter restarts when the previous failure is older
-    /// than the lockout window.
-    pub async fn record_password_failure(&self, user: &User, window_seconds: i64) -> Result<()> {
+    /// Starts a password change: counts the attempt and reads the user in one conditional
+    /// `UpdateItem`, so concurrent guesses cannot get past the limit. Refused (nothing written)
+    /// while `max` attempts in a row have failed and the last one is less than `window_seconds`
+    /// old; after that, one attempt per window until one succeeds. A successful change resets the
+    /// count (`UserPatch::reset_password_failures`).
+    pub async fn begin_password_change(
+        &self,
+        id: UserId,
+        expect: &[Expect],
+        max: u32,
+        window_seconds: i64,
+    ) -> Result<User> {
         let now = crate::auth::now_unix();
-        let stale = user
-            .password_failed_at
-            .is_none_or(|at| now - at >= window_seconds);
-        let expr = if stale {
-            "SET pw_failures = :one, pw_failed_at = :now"
-        } else {
-            "SET pw_failed_at = :now ADD pw_failures :one"
-        };
-        self.client
+        let mut condition = "attribute_exists(pk) AND (attribute_not_exists(pw_failures) \
+             OR pw_failures < :max OR attribute_not_exists(pw_failed_at) OR pw_failed_at < :window_start)"
+            .to_owned();
+        let mut request = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(user_pk(user.id))))
-            .update_expression(expr)
-            .condition_expression("attribute_exists(pk)")
+            .set_key(Some(Self::key(user_pk(id))))
+            .update_expression(
+                "SET pw_failures = if_not_exists(pw_failures, :zero) + :one, pw_failed_at = :now",
+            )
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":window_start", n(now - window_seconds))
+            .return_values(ReturnValue::AllNew);
+        for (i, e) in expect.iter().enumerate() {
+            let (attr, value) = match e {
+                Expect::Uuid(u) => ("uuid", u),
+                Expect::Username(u) => ("username", u),
+            };
+            condition.push_str(&format!(" AND #e{i} = :e{i}"));
+            request = request
+                .expression_attribute_names(format!("#e{i}"), attr)
+                .expression_attribute_values(format!(":e{i}"), s(value.clone()));
+        }
+        match request.condition_expression(condition).send().await {
+            Ok(out) => user_from_item(
+                out.attributes()
+                    .ok_or_else(|| Error::Internal("UpdateItem returned no attributes".into()))?,
+            ),
+            Err(e) if is_conditional_failure(&e) => match self.get(id).await? {
+                None => Err(Error::NotFound),
+                Some(user) if !expect.iter().all(|e| e.holds(&user)) => {
+                    Err(Error::PreconditionFailed)
+                }
+                Some(user) => Err(Error::TooManyAttempts {
+                    retry_at: user.password_failed_at.unwrap_or(now) + window_seconds,
+                }),
+            },
+            Err(e) => Err(classify(e)),
+        }
     }
 
     /// Every item of the table (tests and diagnostics only: a full scan).
@@ -656,10 +702,12 @@ enum Cause {
     Code,
 }
 
-fn expectation_holds(user: &User, e: &Expect) -> bool {
-    match e {
-        Expect::Uuid(u) => user.uuid.eq_ignore_ascii_case(u),
-        Expect::Username(u) => &user.username == u,
+impl Expect {
+    pub fn holds(&self, user: &User) -> bool {
+        match self {
+            Expect::Uuid(u) => user.uuid.eq_ignore_ascii_case(u),
+            Expect::Username(u) => &user.username == u,
+        }
     }
 }
 
@@ -1267,8 +1315,8 @@ async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(3))
-            .operation_timeout(Duration::from_secs(8))
+            .operation_attempt_timeout(Duration::from_secs(2))
+            .operation_timeout(Duration::from_secs(4))
             .build(),
     );
     match (&config.region, &config.dynamodb_endpoint) {

@@ -479,3 +479,33 @@ async fn an_oversized_item_is_refused_as_too_large() {
         .preferences
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_email_change_sent_twice_at_once_succeeds_twice() {
+    let (store, _) = fresh_store().await;
+    seed(&store, 1, &[]).await;
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .update(id(1), &email_patch("mine@example.com"), &[])
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let user = t
+            .await
+            .unwrap()
+            .expect("a user never conflicts with itself");
+        assert_eq!(user.email, "mine@example.com");
+    }
+    let email_locks: Vec<_> = all_keys(&store)
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with("EMAIL#"))
+        .collect();
+    assert_eq!(email_locks, vec!["EMAIL#mine@example.com".to_owned()]);
+}

@@ -3,7 +3,7 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::apigw::{body_bytes, empty_response, parse_json, path_param, Route};
-use shared::auth::{now_unix, Principal};
+use shared::auth::Principal;
 use shared::store::{Expect, Store};
 use shared::user::{User, UserPatch};
 use shared::wire::newm::{
@@ -65,11 +65,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 }
 
 fn check_expectations(user: &User, expect: &[Expect]) -> Result<(), Error> {
-    let holds = expect.iter().all(|e| match e {
-        Expect::Uuid(u) => user.uuid.eq_ignore_ascii_case(u),
-        Expect::Username(u) => &user.username == u,
-    });
-    if holds {
+    if expect.iter().all(|e| e.holds(user)) {
         Ok(())
     } else {
         Err(Error::PreconditionFailed)
@@ -82,8 +78,9 @@ async fn exists(store: &Store, principal: &Principal, expect: &[Expect]) -> Resu
     check_expectations(&user, expect)
 }
 
-/// Read, verify the current password against what was read, write on that version: two round
-/// trips. The new hash is made once, before the loop.
+/// Count the attempt and read the user (one conditional write), verify the current password
+/// against the hash read, write on that version: two round trips. The new hash is made once,
+/// before the loop. A wrong password stays counted; a success resets the count.
 async fn change_with_password(
     store: &Store,
     principal: &Principal,
@@ -95,22 +92,18 @@ async fn change_with_password(
     patch.reset_password_failures = true;
     for attempt in 0..Store::ATTEMPTS {
         shared::store::retry_pause(attempt).await;
-        let current = store.get(principal.user_id).await?.ok_or(Error::NotFound)?;
-        check_expectations(&current, expect)?;
-        let now = now_unix();
-        if current.password_failures >= MAX_PASSWORD_FAILURES {
-            let retry_at = current.password_failed_at.unwrap_or(0) + LOCKOUT_SECONDS;
-            if retry_at > now {
-                return Err(Error::TooManyAttempts { retry_at });
-            }
-        }
+        let current = store
+            .begin_password_change(
+                principal.user_id,
+                expect,
+                MAX_PASSWORD_FAILURES,
+                LOCKOUT_SECONDS,
+            )
+            .await?;
         let verified =
             shared::password::verify(current.password_hash.clone(), password.current.clone())
                 .await?;
         if !verified {
-            store
-                .record_password_failure(&current, LOCKOUT_SECONDS)
-                .await?;
             tracing::warn!(user_id = principal.user_id.get(), "wrong current password");
             return Err(Error::WrongPassword);
         }

@@ -330,3 +330,33 @@ async fn an_unknown_user_is_404_and_an_outage_503() {
     .await;
     assert_eq!(status, 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_guesses_cannot_pass_the_limit() {
+    let (state, _) = fresh_state().await;
+    seed(&state.store, 1, &[]).await;
+    let state = std::sync::Arc::new(state);
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let body = json!({"newPassword": "NewPassw0rd", "confirmPassword": "NewPassw0rd", "currentPassword": "guess"});
+                patch(&state, "/v1/users/me", Some(&bearer(1, &[])), &body).await.0
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
+}

@@ -356,47 +356,71 @@ pub fn password_not_internal() -> Error {
     )
 }
 
+/// An entry of the request that is upserted by id over a stored one.
+pub trait Upsert {
+    type Entry: Clone;
+    fn id(&self) -> i64;
+    fn merge(&self, stored: Option<&Self::Entry>) -> Self::Entry;
+}
+
+impl Upsert for PreferenceInput {
+    type Entry = Preference;
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn merge(&self, stored: Option<&Preference>) -> Preference {
+        PreferenceInput::merge(self, stored)
+    }
+}
+
+impl Upsert for PropertyInput {
+    type Entry = Property;
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn merge(&self, stored: Option<&Property>) -> Property {
+        PropertyInput::merge(self, stored)
+    }
+}
+
 /// The upserts of `sent` over `stored`, in request order (a repeated id merges over its
 /// previous occurrence), refused when the user would hold more than `MAX_ENTRIES` entries.
-pub fn merge_preferences(
-    stored: &BTreeMap<i64, Preference>,
-    sent: &[PreferenceInput],
-) -> Result<BTreeMap<i64, Preference>, Error> {
-    let mut merged: BTreeMap<i64, Preference> = BTreeMap::new();
+fn merge_entries<I: Upsert>(
+    field: &str,
+    stored: &BTreeMap<i64, I::Entry>,
+    sent: &[I],
+) -> Result<BTreeMap<i64, I::Entry>, Error> {
+    let mut merged: BTreeMap<i64, I::Entry> = BTreeMap::new();
     for p in sent {
-        let base = merged.get(&p.id).or_else(|| stored.get(&p.id));
+        let base = merged.get(&p.id()).or_else(|| stored.get(&p.id()));
         let entry = p.merge(base);
-        merged.insert(p.id, entry);
+        merged.insert(p.id(), entry);
     }
     let total = stored.len() + merged.keys().filter(|id| !stored.contains_key(id)).count();
     if total > MAX_ENTRIES {
         return Err(Error::invalid(
-            "Preferences",
-            format!("a user holds at most {MAX_ENTRIES} preferences; this would make {total}"),
+            field,
+            format!(
+                "a user holds at most {MAX_ENTRIES} {}; this would make {total}",
+                field.to_lowercase()
+            ),
         ));
     }
     Ok(merged)
 }
 
-/// As [`merge_preferences`], for properties.
+pub fn merge_preferences(
+    stored: &BTreeMap<i64, Preference>,
+    sent: &[PreferenceInput],
+) -> Result<BTreeMap<i64, Preference>, Error> {
+    merge_entries("Preferences", stored, sent)
+}
+
 pub fn merge_properties(
     stored: &BTreeMap<i64, Property>,
     sent: &[PropertyInput],
 ) -> Result<BTreeMap<i64, Property>, Error> {
-    let mut merged: BTreeMap<i64, Property> = BTreeMap::new();
-    for p in sent {
-        let base = merged.get(&p.id).or_else(|| stored.get(&p.id));
-        let entry = p.merge(base);
-        merged.insert(p.id, entry);
-    }
-    let total = stored.len() + merged.keys().filter(|id| !stored.contains_key(id)).count();
-    if total > MAX_ENTRIES {
-        return Err(Error::invalid(
-            "Properties",
-            format!("a user holds at most {MAX_ENTRIES} properties; this would make {total}"),
-        ));
-    }
-    Ok(merged)
+    merge_entries("Properties", stored, sent)
 }
 
 /// A refusal concerning one record field: rendered as 403 with `errors: [{ field: reason }]`.
