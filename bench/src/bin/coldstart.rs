@@ -258,6 +258,10 @@ async fn main() {
     let mut baseline = None;
     for (name, success, password) in &functions {
         let binary = bin_dir.join(name);
+        if !binary.exists() {
+            println!("| {name} | not built | | | | |");
+            continue;
+        }
         let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
         let mut inits = Vec::new();
         let mut answers = Vec::new();
