@@ -344,3 +344,13 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// The stored user `id`, which must exist.
+pub async fn stored(state: &shared::AppState, id: i64) -> User {
+    state
+        .store
+        .get(UserId::new(id).unwrap())
+        .await
+        .expect("read the user")
+        .unwrap_or_else(|| panic!("user {id} exists"))
+}

@@ -5,7 +5,9 @@ use aaa_user_profile::{handle, ROUTES};
 use serde_json::{json, Value};
 use shared::password::verify_blocking;
 use shared::user::{Preference, Property, Status, User, UserId};
-use testkit::{assert_no_secrets, bearer, fresh_state, json_of, new_user, request, seed, PASSWORD};
+use testkit::{
+    assert_no_secrets, bearer, fresh_state, json_of, new_user, request, seed, stored, PASSWORD,
+};
 
 async fn put(state: &shared::AppState, path: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
     let resp = handle(state, request(ROUTES, "PUT", path, auth, body.as_bytes())).await;
@@ -22,15 +24,6 @@ async fn put(state: &shared::AppState, path: &str, auth: Option<&str>, body: &st
         }
     }
     (status, json)
-}
-
-async fn stored(state: &shared::AppState, id: i64) -> User {
-    state
-        .store
-        .get(UserId::new(id).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 fn pref(id: i64, name: &str, value: &str, locked: bool) -> Preference {

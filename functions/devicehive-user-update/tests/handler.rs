@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use shared::auth::{now_unix, Principal};
 use shared::user::{Status, UserId};
 use shared::wire::devicehive::{ws_event, ConnectionPrincipal};
-use testkit::{assert_no_secrets, fresh_state, seed};
+use testkit::{assert_no_secrets, fresh_state, seed, stored};
 
 fn context(id: i64, roles: &[&str]) -> Value {
     ConnectionPrincipal {
@@ -44,15 +44,6 @@ fn assert_error(reply: &Value, code: u16, error: &str) {
         reply["error"].as_str().unwrap().starts_with(error),
         "{reply}"
     );
-}
-
-async fn stored(state: &shared::AppState, id: i64) -> shared::user::User {
-    state
-        .store
-        .get(UserId::new(id).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 #[tokio::test]

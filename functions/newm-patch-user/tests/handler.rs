@@ -3,7 +3,7 @@
 use newm_patch_user::{handle, ROUTES};
 use serde_json::{json, Value};
 use shared::user::{Email, UserId};
-use testkit::{assert_no_secrets, bearer, fresh_state, json_of, request, seed, PASSWORD};
+use testkit::{assert_no_secrets, bearer, fresh_state, json_of, request, seed, stored, PASSWORD};
 
 async fn patch(
     state: &shared::AppState,
@@ -31,15 +31,6 @@ async fn patch_raw(
         assert_eq!(json, Value::Null, "204 has no body");
     }
     (status, json)
-}
-
-async fn stored(state: &shared::AppState, id: i64) -> shared::user::User {
-    state
-        .store
-        .get(UserId::new(id).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 #[tokio::test]
