@@ -56,16 +56,22 @@ pub fn answer(target: &str, body: &[u8]) -> String {
     }
 }
 
+/// The DynamoDB operation a request names (`DynamoDB_20120810.UpdateItem`).
+fn target(headers: &http::HeaderMap) -> String {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// The SDK's HTTP client replaced by the canned answers: no socket at all.
 pub fn in_process_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     aws_smithy_http_client::test_util::infallible_client_fn(|req: http::Request<SdkBody>| {
-        let target = req
-            .headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let body = answer(&target, req.body().bytes().unwrap_or_default());
+        let body = answer(
+            &target(req.headers()),
+            req.body().bytes().unwrap_or_default(),
+        );
         http::Response::builder()
             .status(200)
             .header("content-type", "application/x-amz-json-1.0")
@@ -103,12 +109,7 @@ pub async fn serve_canned(listener: tokio::net::TcpListener) {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(
                 |req: hyper::Request<hyper::body::Incoming>| async move {
-                    let target = req
-                        .headers()
-                        .get("x-amz-target")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
+                    let target = target(req.headers());
                     let body = req
                         .into_body()
                         .collect()
