@@ -285,12 +285,40 @@ impl Store {
     /// Applies `patch`. A change that moves no lock is one conditional `UpdateItem` (no read);
     /// otherwise the user is read and the change written in one transaction, on its version.
     pub async fn update(&self, id: UserId, patch: &UserPatch, expect: &[Expect]) -> Result<User> {
-        // Preference and property upserts grow the item: they go through a read so the size of
-        // the result is known before anything is written.
-        let grows = !patch.preferences.is_empty() || !patch.properties.is_empty();
-        if !patch.touches_unique() && patch.email_code.is_none() && !grows {
-            return self.update_blind(id, patch, expect).await;
+        if Self::can_write_blind(patch) {
+            let user = self
+                .update_blind(id, patch, expect, ReturnValue::AllNew)
+                .await?;
+            return user.ok_or_else(|| Error::Internal("UpdateItem returned no attributes".into()));
         }
+        self.update_with_read(id, patch, expect).await
+    }
+
+    /// [`Store::update`] for a caller that answers without the user (NEWM's 204, DeviceHive's
+    /// `success`): the write does not send the item back, so nothing is transferred or parsed.
+    pub async fn apply(&self, id: UserId, patch: &UserPatch, expect: &[Expect]) -> Result<()> {
+        if Self::can_write_blind(patch) {
+            return self
+                .update_blind(id, patch, expect, ReturnValue::None)
+                .await
+                .map(drop);
+        }
+        self.update_with_read(id, patch, expect).await.map(drop)
+    }
+
+    /// A change that moves no lock, needs no 2FA code and does not grow the item (preference and
+    /// property upserts go through a read so the size of the result is known before writing).
+    fn can_write_blind(patch: &UserPatch) -> bool {
+        let grows = !patch.preferences.is_empty() || !patch.properties.is_empty();
+        !patch.touches_unique() && patch.email_code.is_none() && !grows
+    }
+
+    async fn update_with_read(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        expect: &[Expect],
+    ) -> Result<User> {
         self.update_after_read(id, |user: &User| {
             if expect.iter().all(|e| e.holds(user)) {
                 Ok(patch.clone())
@@ -301,7 +329,14 @@ impl Store {
         .await
     }
 
-    async fn update_blind(&self, id: UserId, patch: &UserPatch, expect: &[Expect]) -> Result<User> {
+    /// One conditional `UpdateItem`; the user comes back when `returning` asks for all of it.
+    async fn update_blind(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        expect: &[Expect],
+        returning: ReturnValue,
+    ) -> Result<Option<User>> {
         let mut expr = UpdateExpr::from_patch(patch, &now_rfc3339());
         expr.condition("attribute_exists(pk)".to_owned());
         for e in expect {
@@ -322,14 +357,11 @@ impl Store {
             .condition_expression(expr.condition_expression())
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
-            .return_values(ReturnValue::AllNew)
+            .return_values(returning)
             .send()
             .await;
         match result {
-            Ok(out) => user_from_item(
-                out.attributes()
-                    .ok_or_else(|| Error::Internal("UpdateItem returned no attributes".into()))?,
-            ),
+            Ok(out) => out.attributes().map(user_from_item).transpose(),
             Err(e) if is_conditional_failure(&e) => {
                 // Only on the failure path: tell "no such user" from "not the expected user".
                 match self.get(id).await? {
@@ -1279,8 +1311,17 @@ impl aws_sdk_dynamodb::config::Intercept for CallCounter {
 impl Store {
     /// A store whose every DynamoDB call is counted.
     pub async fn connect_counted(config: &Config) -> (Self, CallCounter) {
+        Self::connect_counted_via(config, https_client(config)).await
+    }
+
+    /// A counted store whose HTTP traffic goes through `http` (benchmarks swap in a canned
+    /// DynamoDB here; everything else is the production client).
+    pub async fn connect_counted_via(
+        config: &Config,
+        http: aws_sdk_dynamodb::config::SharedHttpClient,
+    ) -> (Self, CallCounter) {
         let counter = CallCounter::default();
-        let sdk = sdk_config(config).await;
+        let sdk = sdk_config(config, http).await;
         let builder = client_builder(config, &sdk).interceptor(counter.clone());
         (
             Self::new(
@@ -1295,7 +1336,7 @@ impl Store {
 /// The DynamoDB client for this configuration: a local endpoint when one is set (with dummy
 /// credentials if none are configured), tight timeouts so a stuck call cannot eat the invocation.
 pub async fn dynamodb_client(config: &Config) -> Client {
-    let sdk = sdk_config(config).await;
+    let sdk = sdk_config(config, https_client(config)).await;
     Client::from_conf(client_builder(config, &sdk).build())
 }
 
@@ -1310,15 +1351,54 @@ fn client_builder(
     builder
 }
 
-async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
+/// The roots AWS's own endpoints chain to (Amazon Trust Services, the trust store AWS documents
+/// for its services): DynamoDB's certificates are all issued under them.
+const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../certs/amazon-trust-services.pem");
+
+/// The HTTPS client: rustls trusting Amazon Trust Services' roots when talking to AWS. The SDK's
+/// default reads and parses the whole system store (~140 certificates, ~6 ms, most of a cold
+/// start) to reach the one issuer DynamoDB uses. A configured endpoint (a proxy, a local server)
+/// may use any issuer, so it gets the system store.
+fn https_client(config: &Config) -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let custom_https_endpoint = config
+        .dynamodb_endpoint
+        .as_deref()
+        .is_some_and(|endpoint| !endpoint.starts_with("http://"));
+    let trust_store = if custom_https_endpoint {
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes())
+    };
+    let context = TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        .expect("a TLS context with a trust store always builds");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}
+
+async fn sdk_config(
+    config: &Config,
+    http: aws_sdk_dynamodb::config::SharedHttpClient,
+) -> aws_config::SdkConfig {
     use aws_config::{BehaviorVersion, Region};
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(2))
-            .operation_timeout(Duration::from_secs(4))
-            .build(),
-    );
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(4))
+                .build(),
+        )
+        // The attempt timeout above already ends a stalled call; the throughput watchdog around
+        // every response body costs ~10 % of a call (BENCHMARKS.md) and adds nothing on top.
+        .stalled_stream_protection(
+            aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
+        );
     match (&config.region, &config.dynamodb_endpoint) {
         (Some(region), _) => loader = loader.region(Region::new(region.clone())),
         (None, Some(_)) => loader = loader.region(Region::new("us-east-1")),
@@ -1339,6 +1419,16 @@ async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_amazon_roots_are_five_trust_anchors() {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let certs = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_ROOTS.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .expect("valid PEM");
+        let (valid, invalid) = rustls::RootCertStore::empty().add_parsable_certificates(certs);
+        assert_eq!((valid, invalid), (5, 0));
+    }
 
     #[test]
     fn codes_are_six_digits_and_hashes_bind_user_and_email() {

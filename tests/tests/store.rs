@@ -402,6 +402,49 @@ async fn blind_updates_need_the_user_and_its_expectations() {
     assert!(!all_keys(&store).await.contains(&"USER#99".to_owned()));
 }
 
+#[tokio::test]
+async fn apply_writes_like_update_without_reading_the_user_back() {
+    let (store, config) = fresh_store().await;
+    let (counted, counter) = Store::connect_counted(&config).await;
+    let user = seed(&store, 1, &[]).await;
+    let name = UserPatch {
+        name: Some(Text::parse("name", "Y").unwrap()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.apply(id(99), &name, &[]).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .apply(id(1), &name, &[Expect::Uuid(uuid_other())])
+            .await,
+        Err(Error::PreconditionFailed)
+    ));
+    assert_eq!(store.get(id(1)).await.unwrap().unwrap().name, None);
+    counted
+        .apply(id(1), &name, &[Expect::Uuid(user.uuid.clone())])
+        .await
+        .unwrap();
+    assert_eq!(counter.take(), 1, "a plain change is one UpdateItem");
+    let stored = store.get(id(1)).await.unwrap().unwrap();
+    assert_eq!(stored.name.as_deref(), Some("Y"));
+    assert!(stored.version > user.version);
+    // A unique value still moves through the read and the transaction.
+    store
+        .apply(id(1), &email_patch("moved@example.com"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(id(1)).await.unwrap().unwrap().email,
+        "moved@example.com"
+    );
+    assert!(all_keys(&store)
+        .await
+        .contains(&"EMAIL#moved@example.com".to_owned()));
+    assert!(!all_keys(&store).await.contains(&"USER#99".to_owned()));
+}
+
 fn uuid_other() -> String {
     "00000000-0000-4000-8000-000000000000".to_owned()
 }

@@ -98,7 +98,7 @@ async fn update(state: &AppState, event: &WsEvent) -> Value {
             .await
             .and_then(|u| u.map(drop).ok_or(Error::NotFound))
     } else {
-        state.store.update(target, &patch, &[]).await.map(drop)
+        state.store.apply(target, &patch, &[]).await
     };
     match result {
         Ok(()) => {

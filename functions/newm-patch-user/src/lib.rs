@@ -49,11 +49,12 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
             change_with_password(&state.store, &principal, request.patch, password, &expect).await
         }
         None if request.patch.is_empty() => exists(&state.store, &principal, &expect).await,
-        None => state
-            .store
-            .update(principal.user_id, &request.patch, &expect)
-            .await
-            .map(drop),
+        None => {
+            state
+                .store
+                .apply(principal.user_id, &request.patch, &expect)
+                .await
+        }
     };
     match result {
         Ok(()) => {
