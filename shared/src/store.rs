@@ -1375,7 +1375,7 @@ fn https_client(config: &Config) -> aws_sdk_dynamodb::config::SharedHttpClient {
         .build()
         .expect("a TLS context with a trust store always builds");
     aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
         .build_https()
 }
@@ -1404,7 +1404,17 @@ async fn sdk_config(
         (None, Some(_)) => loader = loader.region(Region::new("us-east-1")),
         (None, None) => {}
     }
-    if config.dynamodb_endpoint.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+    let env_credentials = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if env_credentials {
+        // Lambda always hands the role's credentials over in the environment, the first place the
+        // default chain looks; naming that provider skips building the rest of the chain (STS,
+        // IMDS, ECS, SSO clients), ~0.3 ms of every cold start.
+        loader = loader.credentials_provider(
+            aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
+        );
+    } else if config.dynamodb_endpoint.is_some() {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "local",
             "local",
