@@ -53,7 +53,9 @@ pub fn answer(target: &str, body: &[u8]) -> bytes::Bytes {
         )
     });
     match target.rsplit('.').next().unwrap_or("") {
-        "UpdateItem" => update_bob.clone(),
+        // DynamoDB sends the item back only when asked to (`ReturnValues`); otherwise `{}`.
+        "UpdateItem" if asks_for_all_new(body) => update_bob.clone(),
+        "UpdateItem" => bytes::Bytes::from_static(b"{}"),
         "GetItem" => match key_of(body) {
             Some(pk) if pk.starts_with("USER#") => get_bob.clone(),
             // Lock and lookup items all point at bob.
@@ -64,6 +66,11 @@ pub fn answer(target: &str, body: &[u8]) -> bytes::Bytes {
         },
         _ => bytes::Bytes::from_static(b"{}"),
     }
+}
+
+fn asks_for_all_new(body: &[u8]) -> bool {
+    const ALL_NEW: &[u8] = br#""ReturnValues":"ALL_NEW""#;
+    body.windows(ALL_NEW.len()).any(|w| w == ALL_NEW)
 }
 
 /// The partition key a GetItem asks for, read straight out of the SDK's request JSON.
@@ -98,12 +105,14 @@ pub fn in_process_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     })
 }
 
-/// The production store (`Store::connect_counted`'s client and configuration) with its HTTP
-/// client swapped for [`in_process_client`], counting its calls.
+/// The production store (`Store::connect_counted`'s client and configuration: no endpoint
+/// override, so the SDK's endpoint rules run as in Lambda) with its HTTP client swapped for
+/// [`in_process_client`], counting its calls. Credentials come from the environment, as in
+/// Lambda: the caller sets them.
 pub async fn canned_store() -> (shared::store::Store, shared::store::CallCounter) {
     let config = shared::config::Config {
         table_name: "bench".into(),
-        dynamodb_endpoint: Some("http://canned.invalid".into()),
+        dynamodb_endpoint: None,
         region: Some("us-east-1".into()),
         jwt: shared::config::JwtConfig {
             key: shared::config::JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
@@ -150,6 +159,9 @@ pub async fn serve_canned(listener: tokio::net::TcpListener) {
 
 /// Median and 99th percentile, in microseconds.
 pub fn percentiles(mut samples: Vec<std::time::Duration>) -> (f64, f64) {
+    if samples.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
     samples.sort();
     let at = |q: f64| {
         let i = ((samples.len() as f64 - 1.0) * q).round() as usize;

@@ -1351,33 +1351,82 @@ fn client_builder(
     builder
 }
 
-/// The roots AWS's own endpoints chain to (Amazon Trust Services, the trust store AWS documents
-/// for its services): DynamoDB's certificates are all issued under them.
+/// The roots AWS's endpoints in its standard partition chain to (Amazon Trust Services, the trust
+/// store AWS documents for its services).
 const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../certs/amazon-trust-services.pem");
 
-/// The HTTPS client: rustls trusting Amazon Trust Services' roots when talking to AWS. The SDK's
-/// default reads and parses the whole system store (~140 certificates, ~6 ms, most of a cold
-/// start) to reach the one issuer DynamoDB uses. A configured endpoint (a proxy, a local server)
-/// may use any issuer, so it gets the system store.
+/// The HTTPS client: rustls on ring, proxies from the environment (`HTTPS_PROXY`, `NO_PROXY`...)
+/// as the SDK's default client does, and the smallest trust store that is sure to work. The
+/// system store costs a cold start ~6 ms to read and parse (~140 certificates, BENCHMARKS.md);
+/// Amazon Trust Services' five roots are enough whenever TLS can only reach DynamoDB itself.
 fn https_client(config: &Config) -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-    let custom_https_endpoint = config
-        .dynamodb_endpoint
-        .as_deref()
-        .is_some_and(|endpoint| !endpoint.starts_with("http://"));
-    let trust_store = if custom_https_endpoint {
-        TrustStore::default()
-    } else {
+    let trust_store = if amazon_roots_suffice(config, |name| std::env::var(name).ok()) {
         TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes())
+    } else {
+        TrustStore::default()
     };
     let context = TlsContext::builder()
         .with_trust_store(trust_store)
         .build()
         .expect("a TLS context with a trust store always builds");
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(context)
-        .build_https()
+    // What aws-smithy-runtime's default_https_client does, with our TLS context.
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = aws_smithy_http_client::ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .tls_context(context.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
+/// Whether TLS can only ever reach AWS's own DynamoDB endpoint in the standard partition (whose
+/// certificates chain to Amazon Trust Services): no proxy, no `https://` endpoint override, and
+/// either a plain-HTTP local endpoint (no TLS at all) or a standard region. China, GovCloud, ISO
+/// and sovereign partitions, proxies (TLS-inspecting ones included) and other servers get the
+/// system store.
+fn amazon_roots_suffice(config: &Config, env: impl Fn(&str) -> Option<String>) -> bool {
+    const PROXY_VARIABLES: [&str; 6] = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ];
+    let set = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if PROXY_VARIABLES.iter().any(|name| set(&env(name))) {
+        return false;
+    }
+    let plain_http = |url: &str| url.trim().to_ascii_lowercase().starts_with("http://");
+    let overrides = [
+        config.dynamodb_endpoint.clone(),
+        env("AWS_ENDPOINT_URL"),
+        env("AWS_ENDPOINT_URL_DYNAMODB"),
+    ];
+    let overrides: Vec<String> = overrides.into_iter().filter(set).flatten().collect();
+    if overrides.iter().any(|url| !plain_http(url)) {
+        return false;
+    }
+    !overrides.is_empty() || config.region.as_deref().is_some_and(in_standard_partition)
+}
+
+/// `us-east-1`, `eu-central-2`, `ap-southeast-5`...: a region of AWS's standard partition (not
+/// `cn-`, `us-gov-`, `us-iso-`, `eusc-`).
+fn in_standard_partition(region: &str) -> bool {
+    const AREAS: [&str; 9] = ["us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx"];
+    let parts: Vec<&str> = region.split('-').collect();
+    matches!(parts.as_slice(), [area, direction, number]
+        if AREAS.contains(area)
+            && !direction.is_empty()
+            && direction.bytes().all(|b| b.is_ascii_lowercase())
+            && !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit()))
 }
 
 async fn sdk_config(
@@ -1406,11 +1455,11 @@ async fn sdk_config(
     }
     let env_credentials = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
         .iter()
-        .all(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        .all(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
     if env_credentials {
-        // Lambda always hands the role's credentials over in the environment, the first place the
+        // Lambda hands the role's credentials over in the environment, the first place the
         // default chain looks; naming that provider skips building the rest of the chain (STS,
-        // IMDS, ECS, SSO clients), ~0.3 ms of every cold start.
+        // IMDS, ECS providers), ~0.3 ms of every cold start (BENCHMARKS.md).
         loader = loader.credentials_provider(
             aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
         );
@@ -1429,6 +1478,65 @@ async fn sdk_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_with(region: Option<&str>, endpoint: Option<&str>) -> Config {
+        Config {
+            table_name: "t".into(),
+            dynamodb_endpoint: endpoint.map(str::to_owned),
+            region: region.map(str::to_owned),
+            jwt: crate::config::JwtConfig {
+                key: crate::config::JwtKey::Secret(vec![0; 32]),
+                issuer: None,
+                audience: None,
+            },
+        }
+    }
+
+    #[test]
+    fn amazon_roots_only_where_tls_can_only_reach_dynamodb_in_the_standard_partition() {
+        let none = |_: &str| None;
+        let suffice = |region, endpoint| amazon_roots_suffice(&config_with(region, endpoint), none);
+        assert!(suffice(Some("us-east-1"), None));
+        assert!(suffice(Some("ap-southeast-5"), None));
+        assert!(suffice(Some("il-central-1"), None));
+        // A local plain-HTTP server: no TLS to verify.
+        assert!(suffice(None, Some("http://127.0.0.1:8000")));
+        assert!(suffice(Some("cn-north-1"), Some("HTTP://localhost:8000")));
+        // Other partitions, unknown regions, HTTPS servers of any kind: the system store.
+        for region in [
+            "cn-north-1",
+            "us-gov-west-1",
+            "us-iso-east-1",
+            "eusc-de-east-1",
+            "local",
+        ] {
+            assert!(!suffice(Some(region), None), "{region}");
+        }
+        assert!(!suffice(None, None));
+        assert!(!suffice(
+            Some("us-east-1"),
+            Some("https://vpce-1.dynamodb.us-east-1.vpce.amazonaws.com")
+        ));
+        // The SDK's own endpoint overrides and proxies count too.
+        for (name, value) in [
+            ("AWS_ENDPOINT_URL", "https://localstack:4566"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "https://proxy.internal"),
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("http_proxy", "http://proxy:3128"),
+            ("ALL_PROXY", "socks5://proxy:1080"),
+        ] {
+            let env = |n: &str| (n == name).then(|| value.to_owned());
+            assert!(
+                !amazon_roots_suffice(&config_with(Some("us-east-1"), None), env),
+                "{name}"
+            );
+        }
+        let blank = |_: &str| Some("  ".to_owned());
+        assert!(amazon_roots_suffice(
+            &config_with(Some("us-east-1"), None),
+            blank
+        ));
+    }
 
     #[test]
     fn the_embedded_amazon_roots_are_five_trust_anchors() {

@@ -49,6 +49,13 @@ fn ws(user: Value, ctx: &Value) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // Lambda's way of handing over the role's credentials (before any other thread exists).
+    std::env::set_var("AWS_ACCESS_KEY_ID", "ASIABENCHBENCHBENCH0");
+    std::env::set_var(
+        "AWS_SECRET_ACCESS_KEY",
+        "bench/bench/bench/bench/bench/bench/bench0",
+    );
+    std::env::set_var("AWS_SESSION_TOKEN", "bench-session-token");
     let (store, counter) = canned_store().await;
     let verifier = Verifier::new(&JwtConfig {
         key: JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
