@@ -225,6 +225,7 @@ async fn main() {
         "floor: JWT verify (HS256)",
         "floor: SDK GetItem of bob",
         "floor: SDK UpdateItem returning bob (ALL_NEW)",
+        "floor: SDK UpdateItem returning nothing (NONE)",
     ];
     let floor_token = bob.clone();
 
@@ -346,10 +347,14 @@ async fn floor(name: &str, event: &str, token: &str, app: &AppState) -> Outcome 
                 ":v",
                 aws_sdk_dynamodb::types::AttributeValue::S("Bobby".into()),
             )
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values(if name.contains("NONE") {
+                aws_sdk_dynamodb::types::ReturnValue::None
+            } else {
+                aws_sdk_dynamodb::types::ReturnValue::AllNew
+            })
             .send()
             .await
-            .is_ok_and(|out| out.attributes().is_some())
+            .is_ok_and(|out| out.attributes().is_some() != name.contains("NONE"))
     };
     Outcome::Floor(ok)
 }
