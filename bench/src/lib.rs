@@ -123,38 +123,55 @@ pub async fn canned_store() -> (shared::store::Store, shared::store::CallCounter
     shared::store::Store::connect_counted_via(&config, in_process_client()).await
 }
 
-/// Serves the canned answers over HTTP on `listener` (for whole processes: cold start,
-/// `userctl serve` throughput).
-pub async fn serve_canned(listener: tokio::net::TcpListener) {
-    use http_body_util::{BodyExt, Full};
+/// Serves HTTP/1.1 on `listener`, every request answered by `handle` (the loopback servers of
+/// the benchmarks: the canned DynamoDB, the Lambda Runtime API emulator).
+pub async fn serve_http1<F, Fut>(listener: tokio::net::TcpListener, handle: F)
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + 'static,
+{
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        let handle = handle.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(
-                |req: hyper::Request<hyper::body::Incoming>| async move {
-                    let target = target(req.headers());
-                    let body = req
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    Ok::<_, std::convert::Infallible>(
-                        hyper::Response::builder()
-                            .status(200)
-                            .header("content-type", "application/x-amz-json-1.0")
-                            .body(Full::new(answer(&target, &body)))
-                            .expect("static response"),
-                    )
-                },
-            );
+            let service = hyper::service::service_fn(move |req| {
+                let answer = handle(req);
+                async move { Ok::<_, std::convert::Infallible>(answer.await) }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
         });
     }
+}
+
+/// A request's whole body (empty if the connection broke).
+pub async fn body_bytes(req: hyper::Request<hyper::body::Incoming>) -> bytes::Bytes {
+    use http_body_util::BodyExt;
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
+/// Serves the canned answers over HTTP on `listener` (for whole processes: cold start,
+/// `userctl serve` throughput).
+pub async fn serve_canned(listener: tokio::net::TcpListener) {
+    serve_http1(listener, |req| async move {
+        let target = target(req.headers());
+        let body = body_bytes(req).await;
+        hyper::Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(http_body_util::Full::new(answer(&target, &body)))
+            .expect("static response")
+    })
+    .await
 }
 
 /// Median and 99th percentile, in microseconds.

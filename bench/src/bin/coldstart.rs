@@ -11,13 +11,12 @@
 //!   target/release/coldstart [--runs 20] [--invocations 1000]
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
@@ -35,7 +34,7 @@ async fn runtime_api(
     emu: Arc<Emulator>,
     answers: mpsc::UnboundedSender<(Instant, String)>,
     req: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+) -> hyper::Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     if path.ends_with("/runtime/invocation/next") {
         emu.first_next
@@ -58,7 +57,7 @@ async fn runtime_api(
             .unwrap()
             .as_millis()
             + 30_000;
-        return Ok(hyper::Response::builder()
+        return hyper::Response::builder()
             .header("lambda-runtime-aws-request-id", id)
             .header("lambda-runtime-deadline-ms", deadline.to_string())
             .header(
@@ -70,43 +69,17 @@ async fn runtime_api(
                 "Root=1-00000000-000000000000000000000000",
             )
             .body(Full::new(Bytes::from(event)))
-            .unwrap());
+            .unwrap();
     }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = bench::body_bytes(req).await;
     let _ = answers.send((
         Instant::now(),
         format!("{path} {}", String::from_utf8_lossy(&body)),
     ));
-    Ok(hyper::Response::builder()
+    hyper::Response::builder()
         .status(202)
         .body(Full::new(Bytes::new()))
-        .unwrap())
-}
-
-async fn serve(
-    listener: TcpListener,
-    emu: Arc<Emulator>,
-    answers: mpsc::UnboundedSender<(Instant, String)>,
-) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let (emu, answers) = (emu.clone(), answers.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                runtime_api(emu.clone(), answers.clone(), req)
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        .unwrap()
 }
 
 struct Run {
@@ -121,7 +94,12 @@ async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
     let addr = listener.local_addr().unwrap();
     let emu = Arc::new(Emulator::default());
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let server = tokio::spawn(serve(listener, emu.clone(), tx));
+    let server = {
+        let emu = emu.clone();
+        tokio::spawn(bench::serve_http1(listener, move |req| {
+            runtime_api(emu.clone(), tx.clone(), req)
+        }))
+    };
     let count = events.len();
     emu.events.lock().unwrap().extend(events);
     emu.ready.notify_waiters();
