@@ -18,7 +18,7 @@ fn bob_item() -> &'static Value {
     static ITEM: OnceLock<Value> = OnceLock::new();
     ITEM.get_or_init(|| {
         let hash = shared::password::hash_blocking(
-            &shared::user::Password::parse("p", BOB_PASSWORD, 1).expect("valid"),
+            &shared::values::Password::parse("p", BOB_PASSWORD, 1).expect("valid"),
         )
         .expect("argon2 works");
         json!({

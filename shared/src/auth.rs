@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, JwtConfig, JwtKey};
-use crate::user::{UserId, ADMIN_ROLE};
+use crate::values::{UserId, ADMIN_ROLE};
 
 /// Clock skew tolerated on `exp` (and `nbf` when present).
 pub const LEEWAY_SECONDS: u64 = 60;

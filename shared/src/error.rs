@@ -1,26 +1,10 @@
 //! The one error type of the domain and the store. Each API renders it in its own body, in one
-//! place (its `wire` module).
+//! place (its function crate's `dialect` module).
 
 use std::fmt;
 
 use crate::auth::AuthError;
-
-/// A request value that is malformed: which field, and what was wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
+use crate::values::Invalid;
 
 /// The unique values of the directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,17 +1,23 @@
-//! Everything the endpoint functions share: the user model and its typed values, validation,
-//! auth, passwords, the DynamoDB store, errors, and one wire module per API dialect.
+//! What two or more of the functions share: the typed values and the user, the patch, auth,
+//! password hashing, the error enum, configuration, the cold start, logs, the table definition,
+//! the DynamoDB store, API Gateway plumbing, and the DeviceHive authorizer's context. Each API's
+//! dialect lives in its own function crate.
 
 pub mod apigw;
 pub mod auth;
+pub mod authorizer_context;
 pub mod config;
 pub mod error;
 pub mod password;
+pub mod patch;
 pub mod runtime;
 pub mod store;
 pub mod table;
 pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod user;
-pub mod wire;
+pub mod values;
 
 pub use error::{Error, Result};
 

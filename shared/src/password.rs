@@ -1,36 +1,12 @@
 //! argon2id password hashing at OWASP's minimum parameters, off the async executor.
 
-use std::fmt;
-
 use std::sync::Mutex;
 
 use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::Error;
-use crate::user::Password;
-
-/// A PHC-format argon2id hash. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PasswordHash(String);
-
-impl PasswordHash {
-    /// Accepts a stored PHC string; anything else is treated as "no usable password".
-    pub fn from_phc(phc: String) -> Option<Self> {
-        argon2::PasswordHash::new(&phc).ok()?;
-        Some(Self(phc))
-    }
-
-    pub fn as_phc(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for PasswordHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PasswordHash(<redacted>)")
-    }
-}
+use crate::values::{Password, PasswordHash};
 
 fn params() -> Params {
     // OWASP: m = 19 MiB, t = 2, p = 1.
@@ -82,13 +58,14 @@ pub fn hash_blocking(password: &Password) -> Result<PasswordHash, Error> {
         salt: Some(salt.as_salt()),
         hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
     };
-    Ok(PasswordHash(phc.to_string()))
+    PasswordHash::from_phc(phc.to_string())
+        .ok_or_else(|| Error::Internal("argon2 produced an unparsable PHC string".into()))
 }
 
 /// Constant-time check: `Output`'s equality is constant-time. The parameters are read from the
 /// PHC string, so hashes made with other parameters still verify.
 pub fn verify_blocking(hash: &PasswordHash, candidate: &str) -> bool {
-    let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
+    let Ok(parsed) = argon2::PasswordHash::new(hash.as_phc()) else {
         return false;
     };
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {

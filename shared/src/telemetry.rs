@@ -14,3 +14,13 @@ pub fn init() {
         .with_target(false)
         .try_init();
 }
+
+/// Logs an unexpected failure with its detail; the client only ever sees its API's generic text.
+pub fn log_unexpected(api: &str, err: &crate::Error) {
+    match err {
+        crate::Error::Unavailable(_) | crate::Error::Contention => {
+            tracing::warn!(api, error = %err, "store unavailable")
+        }
+        _ => tracing::error!(api, error = %err, "unexpected failure"),
+    }
+}

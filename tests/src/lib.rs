@@ -11,12 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use shared::auth::Signer;
 use shared::config::{Config, JwtConfig, JwtKey};
 use shared::password::hash_blocking;
 use shared::store::Store;
 use shared::table::TableDef;
-use shared::user::{Email, NewUser, Password, Role, Status, User, UserId, Username};
+pub use shared::testing::{json_of, request};
+use shared::user::{NewUser, User};
+use shared::values::{Email, Password, PasswordHash, Role, Status, UserId, Username};
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub const PASSWORD: &str = "Correct-Horse-9";
@@ -146,9 +147,9 @@ pub async fn fresh_state() -> (shared::AppState, Config) {
     (state, config)
 }
 
-fn hashed(password: &str) -> shared::password::PasswordHash {
+fn hashed(password: &str) -> PasswordHash {
     // Hashing is the slow part of seeding: share one hash of the common password.
-    static CACHE: OnceLock<Mutex<Vec<(String, shared::password::PasswordHash)>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<Vec<(String, PasswordHash)>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
     if let Some((_, h)) = cache.lock().unwrap().iter().find(|(p, _)| p == password) {
         return h.clone();
@@ -187,11 +188,7 @@ pub async fn seed(store: &Store, id: i64, roles: &[&str]) -> User {
 }
 
 pub fn token(id: i64, roles: &[&str]) -> String {
-    Signer::hs256(SECRET.as_bytes(), None, None).sign(
-        UserId::new(id).unwrap(),
-        &roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-        600,
-    )
+    shared::testing::sign(SECRET, id, roles)
 }
 
 pub fn bearer(id: i64, roles: &[&str]) -> String {
@@ -209,56 +206,6 @@ pub async fn all_keys(store: &Store) -> Vec<String> {
         .collect();
     keys.sort();
     keys
-}
-
-/// The request API Gateway would hand a function for `method path` on one of its `routes`.
-pub fn request(
-    routes: &[shared::apigw::Route],
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-    body: &[u8],
-) -> lambda_http::Request {
-    let (route, params) = routes
-        .iter()
-        .filter(|r| r.method == method)
-        .find_map(|r| shared::apigw::match_route(r.path, path).map(|p| (r, p)))
-        .unwrap_or_else(|| panic!("no route for {method} {path}"));
-    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-    if let Some(a) = authorization {
-        headers.push(("authorization".to_owned(), a.to_owned()));
-    }
-    shared::apigw::HttpEvent {
-        method: method.to_owned(),
-        path: path.to_owned(),
-        route_key: route.key(),
-        path_parameters: params,
-        headers,
-        body: body.to_vec(),
-        ..Default::default()
-    }
-    .to_request()
-}
-
-/// Status and JSON body of a function's response (`Null` for an empty body).
-pub fn json_of(resp: &lambda_http::Response<lambda_http::Body>) -> (u16, serde_json::Value) {
-    let bytes: &[u8] = match resp.body() {
-        lambda_http::Body::Empty => &[],
-        lambda_http::Body::Text(t) => t.as_bytes(),
-        lambda_http::Body::Binary(b) => b,
-        _ => &[],
-    };
-    let value = if bytes.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(bytes).unwrap_or_else(|_| {
-            panic!(
-                "response body is not JSON: {}",
-                String::from_utf8_lossy(bytes)
-            )
-        })
-    };
-    (resp.status().as_u16(), value)
 }
 
 /// Asserts no response or stored text holds a secret: no PHC hash, no plaintext password.
@@ -284,7 +231,7 @@ pub fn env_for(config: &Config) -> Vec<(String, String)> {
 }
 
 /// Runs the `userctl` binary `bin` with `args` against `config`'s table; returns (success,
-/// stdout, stderr). Tests pass `env!("CARGO_BIN_EXE_userctl")`, which cargo builds with them.
+/// stdout, stderr). Tests pass `env!("CARGO_BIN_EXE_userctl-under-test")`, which cargo builds with them.
 pub fn userctl(bin: &str, config: &Config, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin)
         .args(args)

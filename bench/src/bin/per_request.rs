@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use bench::{canned_store, percentiles, BOB_PASSWORD, BOB_UUID, LOCAL_SECRET};
 use serde_json::{json, Value};
-use shared::apigw::{match_route, HttpEvent, Route};
+use shared::apigw::http::{match_route, HttpEvent, Route};
+use shared::apigw::websocket::ws_event;
 use shared::auth::{Principal, Signer, Verifier};
+use shared::authorizer_context::ConnectionPrincipal;
 use shared::config::{JwtConfig, JwtKey};
-use shared::user::UserId;
-use shared::wire::devicehive::{ws_event, ConnectionPrincipal};
+use shared::values::UserId;
 use shared::AppState;
 
 fn token(id: i64, roles: &[&str]) -> String {
@@ -63,12 +64,10 @@ async fn main() {
         audience: None,
     })
     .unwrap();
-    let app = AppState { store, verifier };
-    let mmc = mmc_profile::State {
-        app,
+    let app = &AppState { store, verifier };
+    let mmc = mmc_profile::Settings {
         user_management_enabled: true,
     };
-    let app = &mmc.app;
     let (admin, bob) = (token(1, &["admin"]), token(2, &["viewer"]));
     let bob_ctx = ConnectionPrincipal {
         principal: Principal {
@@ -360,7 +359,7 @@ async fn floor(name: &str, event: &str, token: &str, app: &AppState) -> Outcome 
 }
 
 /// One event through its function.
-async fn run_once(name: &str, text: &str, mmc: &mmc_profile::State, app: &AppState) -> Outcome {
+async fn run_once(name: &str, text: &str, mmc: &mmc_profile::Settings, app: &AppState) -> Outcome {
     if name.starts_with("devicehive") {
         let event: Value = serde_json::from_str(text).unwrap();
         return Outcome::WebSocket(devicehive_user_update::handle(app, event).await);
@@ -371,7 +370,7 @@ async fn run_once(name: &str, text: &str, mmc: &mmc_profile::State, app: &AppSta
     } else if name.starts_with("newm") {
         newm_patch_user::handle(app, req).await
     } else if name.starts_with("mmc") {
-        mmc_profile::handle(mmc, req).await
+        mmc_profile::handle(app, mmc, req).await
     } else {
         aaa_user_profile::handle(app, req).await
     };

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 use shared::auth::{bearer_token, AuthError, Verifier};
+use shared::authorizer_context::{allow_policy, ConnectionPrincipal};
 use shared::config::{Config, ConfigError};
-use shared::wire::devicehive::{allow_policy, ConnectionPrincipal};
 
 pub struct Authorizer {
     verifier: Verifier,
@@ -56,3 +56,6 @@ impl Authorizer {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,11 @@
+use mmc_profile::Settings;
+use shared::AppState;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::run_http(mmc_profile::State::from_env(), mmc_profile::handle).await
+    let init = async { Ok((AppState::from_env().await?, Settings::from_env()?)) };
+    shared::runtime::run_http(init, |(app, settings), req| {
+        mmc_profile::handle(app, settings, req)
+    })
+    .await
 }

@@ -5,10 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 use shared::store::Store;
-use shared::user::{
-    Email, JsonObject, NewUser, Password, Preference, Property, Role, Status, Text, UserId,
-    Username,
-};
+use shared::user::{NewUser, Preference, Property};
+use shared::values::{Email, JsonObject, Password, Role, Status, Text, UserId, Username};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -1,0 +1,248 @@
+//! Writes of one user: a blind conditional `UpdateItem` when nothing depends on the stored user,
+//! else read, decide and write on the version read, retried a bounded number of times.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+
+use super::expression::UpdateExpr;
+use super::item::{item_size, n, s, user_from_item, user_to_item, MAX_ITEM_BYTES};
+use super::keys::{key, user_pk};
+use super::sdk_error::{classify, is_conditional_failure};
+use super::{now_rfc3339, retry_pause, Expect, Store, MAX_ATTEMPTS};
+use crate::error::{Error, Result};
+use crate::patch::{RolesChange, UserPatch};
+use crate::user::User;
+use crate::values::{HttpUrl, Text, UserId};
+
+impl Store {
+    /// Applies `patch`. A change that moves no lock is one conditional `UpdateItem` (no read);
+    /// otherwise the user is read and the change written in one transaction, on its version.
+    pub async fn update(&self, id: UserId, patch: &UserPatch, expect: &[Expect]) -> Result<User> {
+        if Self::can_write_blind(patch) {
+            let user = self
+                .update_blind(id, patch, expect, ReturnValue::AllNew)
+                .await?;
+            return user.ok_or_else(|| Error::Internal("UpdateItem returned no attributes".into()));
+        }
+        self.update_with_read(id, patch, expect).await
+    }
+
+    /// [`Store::update`] for a caller that answers without the user (NEWM's 204, DeviceHive's
+    /// `success`): the write does not send the item back, so nothing is transferred or parsed.
+    pub async fn apply(&self, id: UserId, patch: &UserPatch, expect: &[Expect]) -> Result<()> {
+        if Self::can_write_blind(patch) {
+            return self
+                .update_blind(id, patch, expect, ReturnValue::None)
+                .await
+                .map(drop);
+        }
+        self.update_with_read(id, patch, expect).await.map(drop)
+    }
+
+    /// A change that moves no lock, needs no 2FA code and does not grow the item (preference and
+    /// property upserts go through a read so the size of the result is known before writing).
+    fn can_write_blind(patch: &UserPatch) -> bool {
+        let grows = !patch.preferences.is_empty() || !patch.properties.is_empty();
+        !patch.touches_unique() && patch.email_code.is_none() && !grows
+    }
+
+    async fn update_with_read(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        expect: &[Expect],
+    ) -> Result<User> {
+        self.update_after_read(id, |user: &User| {
+            if expect.iter().all(|e| e.holds(user)) {
+                Ok(patch.clone())
+            } else {
+                Err(Error::PreconditionFailed)
+            }
+        })
+        .await
+    }
+
+    /// One conditional `UpdateItem`; the user comes back when `returning` asks for all of it.
+    async fn update_blind(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        expect: &[Expect],
+        returning: ReturnValue,
+    ) -> Result<Option<User>> {
+        let mut expr = UpdateExpr::from_patch(patch, &now_rfc3339());
+        expr.condition("attribute_exists(pk)".to_owned());
+        for e in expect {
+            let (attr, value) = match e {
+                Expect::Uuid(u) => ("uuid", u),
+                Expect::Username(u) => ("username", u),
+            };
+            let name = expr.name(attr);
+            let value = expr.value(s(value.clone()));
+            expr.condition(format!("{name} = {value}"));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(id))))
+            .update_expression(expr.update_expression())
+            .condition_expression(expr.condition_expression())
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .return_values(returning)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes().map(user_from_item).transpose(),
+            Err(e) if is_conditional_failure(&e) => {
+                // Only on the failure path: tell "no such user" from "not the expected user".
+                match self.get(id).await? {
+                    None => Err(Error::NotFound),
+                    Some(_) => Err(Error::PreconditionFailed),
+                }
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// Read, let `decide` look at the stored user and say what to write, then write on condition
+    /// that the user is still at the version read; retried a bounded number of times.
+    pub async fn update_after_read<F>(&self, id: UserId, mut decide: F) -> Result<User>
+    where
+        F: FnMut(&User) -> Result<UserPatch>,
+    {
+        for attempt in 0..MAX_ATTEMPTS {
+            retry_pause(attempt).await;
+            let current = self.get(id).await?.ok_or(Error::NotFound)?;
+            let patch = decide(&current)?;
+            if patch.is_empty() && patch.email_code.is_none() {
+                // Everything sent equals what is stored: nothing to write.
+                return Ok(current);
+            }
+            if let Some(user) = self.write_versioned(&current, &patch).await? {
+                return Ok(user);
+            }
+        }
+        Err(Error::Contention)
+    }
+
+    /// Writes `patch` over `current` if the stored version is still `current.version`: a
+    /// conditional `UpdateItem`, or one transaction when a lock moves or a 2FA code is consumed.
+    /// `Ok(None)`: someone else wrote in between; read again (see [`Store::ATTEMPTS`]).
+    pub async fn write_versioned(&self, current: &User, patch: &UserPatch) -> Result<Option<User>> {
+        let now = now_rfc3339();
+        let mut expr = UpdateExpr::from_patch(patch, &now);
+        let v = expr.value(n(current.version));
+        expr.condition(format!("version = {v}"));
+        let expected = apply_patch(current, patch, &now);
+        let size = item_size(&user_to_item(&expected));
+        if size > MAX_ITEM_BYTES {
+            return Err(Error::TooLarge(format!(
+                "the user would take {size} bytes, at most {MAX_ITEM_BYTES} are allowed"
+            )));
+        }
+
+        if !patch.touches_unique() && patch.email_code.is_none() {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(current.id))))
+                .update_expression(expr.update_expression())
+                .condition_expression(expr.condition_expression())
+                .set_expression_attribute_names(Some(expr.names))
+                .set_expression_attribute_values(Some(expr.values))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            return match result {
+                Ok(out) => out
+                    .attributes()
+                    .map(user_from_item)
+                    .transpose()
+                    .map(|u| Some(u.unwrap_or(expected))),
+                Err(e) if is_conditional_failure(&e) => Ok(None),
+                Err(e) => Err(classify(e)),
+            };
+        }
+        self.write_moving_locks(current, patch, expr, expected)
+            .await
+    }
+}
+
+/// The user as it is after `patch` is applied to `current` (what a committed transaction wrote).
+pub(super) fn apply_patch(current: &User, p: &UserPatch, now: &str) -> User {
+    let mut u = current.clone();
+    let text = |t: &Option<Text>| t.as_ref().map(|t| t.as_str().to_owned());
+    if let Some(v) = &p.username {
+        u.username = v.as_str().to_owned();
+    }
+    if let Some(v) = &p.email {
+        u.email = v.as_str().to_owned();
+    }
+    u.name = text(&p.name).or(u.name);
+    u.first_name = text(&p.first_name).or(u.first_name);
+    u.last_name = text(&p.last_name).or(u.last_name);
+    u.nickname = text(&p.nickname).or(u.nickname);
+    if let Some(v) = p.status {
+        u.status = v;
+    }
+    if let Some(v) = &p.password_hash {
+        u.password_hash = Some(v.clone());
+    } else if p.clear_password {
+        u.password_hash = None;
+    }
+    if let Some(v) = &p.data {
+        u.data = Some(v.to_json_string());
+    }
+    if let Some(v) = p.auth_type {
+        u.auth_type = v;
+    }
+    if let Some(v) = p.root_role {
+        u.root_role = Some(v);
+    }
+    if let Some(v) = p.intro_reviewed {
+        u.intro_reviewed = Some(v);
+    }
+    if p.reset_password_failures {
+        u.password_failures = 0;
+        u.password_failed_at = None;
+    }
+    match &p.roles {
+        None => {}
+        Some(RolesChange::Replace(r)) => {
+            u.roles = r.iter().map(|r| r.as_str().to_owned()).collect();
+        }
+        Some(RolesChange::Grant(r)) => {
+            u.roles.insert(r.as_str().to_owned());
+        }
+        Some(RolesChange::Revoke(r)) => {
+            u.roles.remove(r.as_str());
+        }
+    }
+    for pref in &p.preferences {
+        u.preferences.insert(pref.id, pref.clone());
+    }
+    for prop in &p.properties {
+        u.properties.insert(prop.id, prop.clone());
+    }
+    let m = &p.newm;
+    let url = |v: &Option<HttpUrl>| v.as_ref().map(|u| u.as_str().to_owned());
+    let nm = &mut u.newm;
+    nm.picture_url = url(&m.picture_url).or(nm.picture_url.take());
+    nm.banner_url = url(&m.banner_url).or(nm.banner_url.take());
+    nm.website_url = url(&m.website_url).or(nm.website_url.take());
+    nm.twitter_url = url(&m.twitter_url).or(nm.twitter_url.take());
+    nm.instagram_url = url(&m.instagram_url).or(nm.instagram_url.take());
+    nm.company_logo_url = url(&m.company_logo_url).or(nm.company_logo_url.take());
+    nm.location = text(&m.location).or(nm.location.take());
+    nm.role = text(&m.role).or(nm.role.take());
+    nm.genre = text(&m.genre).or(nm.genre.take());
+    nm.biography = text(&m.biography).or(nm.biography.take());
+    nm.company_name = text(&m.company_name).or(nm.company_name.take());
+    nm.wallet_address = text(&m.wallet_address).or(nm.wallet_address.take());
+    nm.company_ip_rights = m.company_ip_rights.or(nm.company_ip_rights);
+    u.updated_at = now.to_owned();
+    u.version += 1;
+    u
+}

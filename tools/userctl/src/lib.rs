@@ -1,0 +1,142 @@
+//! `userctl`: the developer CLI. It reads the same environment as the functions (TABLE_NAME,
+//! DYNAMODB_ENDPOINT, AWS_REGION, JWT_SECRET or JWT_PUBLIC_KEY [+ JWT_PRIVATE_KEY to sign]).
+//! A library with a one-line binary, so the end-to-end tests can build the same CLI beside them.
+
+mod seed;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shared::config::Config;
+use shared::store::Store;
+use shared::values::{Email, UserId};
+
+#[derive(Parser)]
+#[command(
+    name = "userctl",
+    version,
+    about = "Developer tool for the userprofile-lambdas user directory"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table exactly as template.yaml defines it (keys, indexes, TTL).
+    CreateTable,
+    /// Load a JSON array of users (passwords are hashed on load); all or nothing.
+    Seed { file: std::path::PathBuf },
+    /// Print a signed JWT for a user, with the roles the store holds for it.
+    Token {
+        #[arg(long)]
+        user: i64,
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Issue a 2FA code for a user's change of email to ADDRESS and print it.
+    Code {
+        #[arg(long)]
+        user: i64,
+        #[arg(long)]
+        email: String,
+    },
+    /// Print the routes `serve` answers, one `METHOD /path` a line.
+    Routes,
+    /// Serve every function on 127.0.0.1 at its template.yaml routes, in-process.
+    Serve {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+}
+
+/// The whole CLI: parses the arguments, runs the command, and says what went wrong on stderr.
+#[tokio::main]
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("userctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    if let Command::Routes = command {
+        for route in serve::route_keys() {
+            println!("{route}");
+        }
+        return Ok(());
+    }
+    let config = Config::from_env().map_err(|e| format!("configuration: {e}"))?;
+    match command {
+        Command::CreateTable => create_table(&config).await,
+        Command::Seed { file } => {
+            let store = Store::connect(&config).await;
+            let n = seed::seed_file(&store, &file).await?;
+            println!("seeded {n} users into {}", config.table_name);
+            Ok(())
+        }
+        Command::Token { user, ttl } => {
+            let store = Store::connect(&config).await;
+            let id = UserId::new(user).map_err(|e| e.to_string())?;
+            let stored = store
+                .get(id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no user with id {user}"))?;
+            let private = std::env::var("JWT_PRIVATE_KEY")
+                .ok()
+                .map(|k| k.replace("\\n", "\n"));
+            let signer = shared::auth::Signer::for_config(&config.jwt, private.as_deref())
+                .map_err(|e| e.to_string())?;
+            let roles: Vec<String> = stored.roles.iter().cloned().collect();
+            println!("{}", signer.sign(id, &roles, ttl));
+            Ok(())
+        }
+        Command::Code { user, email } => {
+            let store = Store::connect(&config).await;
+            let id = UserId::new(user).map_err(|e| e.to_string())?;
+            let email = Email::parse(&email).map_err(|e| e.to_string())?;
+            if store.get(id).await.map_err(|e| e.to_string())?.is_none() {
+                return Err(format!("no user with id {user}"));
+            }
+            println!(
+                "{}",
+                store
+                    .issue_code(id, &email)
+                    .await
+                    .map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::Serve { port } => serve::serve(port).await,
+        Command::Routes => Ok(()),
+    }
+}
+
+async fn create_table(config: &Config) -> Result<(), String> {
+    let store = Store::connect(config).await;
+    let exists = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .is_ok();
+    if exists {
+        println!("table {} already exists", store.table());
+        return Ok(());
+    }
+    shared::table::TableDef::from_committed_template()
+        .map_err(|e| e.to_string())?
+        .create(store.client(), store.table())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("created table {}", store.table());
+    Ok(())
+}

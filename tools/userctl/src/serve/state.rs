@@ -1,0 +1,23 @@
+//! What the functions build at cold start, built once here and shared by every route.
+
+use shared::AppState;
+
+pub struct State {
+    pub app: AppState,
+    /// MMC's own configuration (its plugin switch).
+    pub mmc: mmc_profile::Settings,
+    /// The DeviceHive `$connect` authorizer.
+    pub authorizer: devicehive_authorizer::Authorizer,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            app: AppState::from_env().await.map_err(|e| e.to_string())?,
+            mmc: mmc_profile::Settings::from_env().map_err(|e| e.to_string())?,
+            authorizer: devicehive_authorizer::Authorizer::from_env()
+                .await
+                .map_err(|e| e.to_string())?,
+        })
+    }
+}
