@@ -11,7 +11,7 @@ randomness), so running this again reproduces the files byte for byte.
     python3 scripts/gen-events.py          # (re)write events/
     python3 scripts/gen-events.py --check  # exit 1 if events/ differs from what it would write
 
-tests/e2e/events.rs feeds every file through its function's handler and checks the outcome its
+tests/integration/events.rs feeds every file through its function's handler and checks the outcome its
 name documents (<function>-[<variant>-]success|bad-token|bad-body.json).
 """
 
@@ -104,7 +104,7 @@ def http_event(name, method, route, path, params, token, body):
 
 
 def ws_event(name, route_key, body, authorizer):
-    """An API Gateway WebSocket API message event (shared::wire::devicehive::ws_event)."""
+    """An API Gateway WebSocket API message event (shared::apigw::websocket::ws_event)."""
     context = {
         "routeKey": route_key,
         "eventType": "MESSAGE",
@@ -170,7 +170,7 @@ def authorizer_event(name, query_token=None, authorization=None):
 def events():
     ada, bob = jwt(ADA), jwt(BOB)
     # What API Gateway hands every message of a connection the authorizer allowed: the policy's
-    # principalId and context (shared::wire::devicehive::ConnectionPrincipal::to_context).
+    # principalId and context (shared::authorizer_context::ConnectionPrincipal::to_context).
     bob_context = {
         "principalId": "2",
         "integrationLatency": 0,
