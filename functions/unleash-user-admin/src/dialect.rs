@@ -81,8 +81,18 @@ pub struct UpdateUser {
 }
 
 impl UpdateUserBody {
-    pub fn parse(self) -> Result<UpdateUser, Error> {
+    /// As Unleash's `updateUser` does: an empty `name` or `email` keeps the stored value
+    /// (`name || preUser.name`), `rootRole` 0 (what its admin UI sends when no role is picked)
+    /// changes no role, and a numeric string is a role id.
+    pub fn parse(mut self) -> Result<UpdateUser, Error> {
         let mut patch = UserPatch::default();
+        self.email = self.email.filter(|e| !e.is_empty());
+        self.name = self.name.filter(|n| !n.is_empty());
+        if let Some(RootRoleValue::Name(name)) = &self.root_role {
+            if let Ok(id) = name.parse::<i64>() {
+                self.root_role = Some(RootRoleValue::Id(id));
+            }
+        }
         if let Some(email) = &self.email {
             patch.email = Some(Email::parse(email).map_err(|_| {
                 Error::invalid(
@@ -94,7 +104,11 @@ impl UpdateUserBody {
         if let Some(name) = &self.name {
             patch.name = Some(Text::parse("name", name)?);
         }
-        if let Some(sent) = &self.root_role {
+        if let Some(sent) = self
+            .root_role
+            .as_ref()
+            .filter(|r| **r != RootRoleValue::Id(0))
+        {
             let role = match sent {
                 RootRoleValue::Id(id) => RootRole::from_id(*id),
                 RootRoleValue::Name(name) => RootRole::from_name(name),
@@ -143,23 +157,17 @@ pub struct UserResponse {
 }
 
 impl UserResponse {
+    /// `rootRole` is in the answer only when the request sent one, and then as it was sent:
+    /// Unleash answers `{ ...user, rootRole: normalizedRootRole }`, which drops the key when none
+    /// was sent (its e2e test "should not require any fields on update").
     pub fn new(user: &User, root_role_sent: Option<RootRoleValue>) -> Self {
-        let root_role = root_role_sent.or_else(|| {
-            if user.is_admin() {
-                Some(RootRoleValue::Id(RootRole::Admin.id()))
-            } else {
-                user.root_role
-                    .filter(|r| *r != RootRole::Admin.id())
-                    .map(RootRoleValue::Id)
-            }
-        });
         Self {
             id: user.id.get(),
             name: user.display_name(),
             email: user.email.clone(),
             username: Some(user.username.clone()),
             image_url: user.newm.picture_url.clone(),
-            root_role,
+            root_role: root_role_sent,
             seen_at: None,
             created_at: user.created_at.clone(),
             account_type: "User".to_owned(),
@@ -174,6 +182,46 @@ pub struct ErrorBody {
     pub id: String,
     pub name: String,
     pub message: String,
+    /// Unleash's `details` (only the content-type error carries them here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<ErrorDetail>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub message: String,
+}
+
+/// The only content type Unleash's user-admin PUT accepts.
+pub const ACCEPTED_CONTENT_TYPE: &str = "application/json";
+
+/// Whether a `Content-Type` header value is JSON as Unleash's `type-is` check reads it:
+/// `application/json`, parameters (`; charset=utf-8`) allowed, case-insensitive.
+pub fn is_json_content_type(value: Option<&str>) -> bool {
+    value
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(ACCEPTED_CONTENT_TYPE))
+}
+
+/// 415 `ContentTypeError`, Unleash's answer to a PUT whose body is not declared as JSON.
+pub fn content_type_error(provided: Option<&str>) -> Response<Body> {
+    let provided = provided
+        .filter(|p| !p.is_empty())
+        .unwrap_or("you didn't provide one");
+    let message = format!(
+        "We do not accept the content-type you provided ({provided}). Try using one of the content-types we do accept instead ({ACCEPTED_CONTENT_TYPE}) and make sure the body is in the corresponding format."
+    );
+    json_response(
+        415,
+        &ErrorBody {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: "ContentTypeError".to_owned(),
+            details: vec![ErrorDetail {
+                message: message.clone(),
+            }],
+            message,
+        },
+    )
 }
 
 fn error(status: u16, name: &str, message: String) -> Response<Body> {
@@ -183,6 +231,7 @@ fn error(status: u16, name: &str, message: String) -> Response<Body> {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_owned(),
             message,
+            details: Vec::new(),
         },
     )
 }

@@ -6,18 +6,32 @@ use shared::apigw::http::{body_bytes, json_response, parse_json, path_param, Rou
 use shared::values::UserId;
 use shared::{AppState, Error};
 
-use crate::dialect::{body_error, render, UpdateUserBody, UserResponse};
+use crate::dialect::{
+    body_error, content_type_error, is_json_content_type, render, UpdateUserBody, UserResponse,
+};
 
 pub const ROUTES: &[Route] = &[Route {
     method: "PUT",
     path: "/api/admin/user-admin/{id}",
 }];
 
+/// Unleash's order: authentication (401), the ADMIN permission (403), the content type (415),
+/// the path and body against the schema (400), then the user's existence (404).
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     let principal = match state.verifier.authenticate(req.headers()) {
         Ok(p) => p,
         Err(e) => return render(&Error::Unauthenticated(e), None),
     };
+    if !principal.is_admin() {
+        return render(&Error::Forbidden("admin required".into()), None);
+    }
+    let content_type = req
+        .headers()
+        .get(lambda_http::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !is_json_content_type(content_type) {
+        return content_type_error(content_type);
+    }
     let raw_id = path_param(&req, "id").unwrap_or_default();
     let id = match UserId::parse("id", &raw_id) {
         Ok(id) => id,
@@ -31,9 +45,6 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
             )
         }
     };
-    if !principal.is_admin() {
-        return render(&Error::Forbidden("admin required".into()), Some(id.get()));
-    }
     let body: UpdateUserBody = match parse_json(body_bytes(&req)) {
         Ok(b) => b,
         Err(e) => return body_error(&e),
@@ -139,6 +150,75 @@ mod tests {
                 "{path} {body}: {json}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_not_declared_as_json_is_415_after_the_permission_check() {
+        let state = offline_state().await;
+        let admin = bearer(1, &["admin"]);
+        let mut req = request(
+            ROUTES,
+            "PUT",
+            "/api/admin/user-admin/2",
+            Some(&admin),
+            b"{}",
+        );
+        req.headers_mut().insert(
+            lambda_http::http::header::CONTENT_TYPE,
+            lambda_http::http::HeaderValue::from_static("text/plain"),
+        );
+        let (status, json) = json_of(&handle(&state, req).await);
+        assert_eq!(
+            (status, json["name"].as_str()),
+            (415, Some("ContentTypeError"))
+        );
+        assert_eq!(
+            json["message"],
+            "We do not accept the content-type you provided (text/plain). Try using one of the content-types we do accept instead (application/json) and make sure the body is in the corresponding format."
+        );
+        assert_eq!(json["details"][0]["message"], json["message"]);
+
+        let mut req = request(
+            ROUTES,
+            "PUT",
+            "/api/admin/user-admin/2",
+            Some(&admin),
+            b"{}",
+        );
+        req.headers_mut()
+            .remove(lambda_http::http::header::CONTENT_TYPE);
+        let (status, json) = json_of(&handle(&state, req).await);
+        assert_eq!(status, 415);
+        assert!(json["message"]
+            .as_str()
+            .unwrap()
+            .contains("(you didn't provide one)"));
+
+        // A non-admin is refused for its permission first, whatever it sends.
+        let mut req = request(
+            ROUTES,
+            "PUT",
+            "/api/admin/user-admin/2",
+            Some(&bearer(2, &[])),
+            b"x",
+        );
+        req.headers_mut()
+            .remove(lambda_http::http::header::CONTENT_TYPE);
+        assert_eq!(json_of(&handle(&state, req).await).0, 403);
+
+        // Parameters are allowed, as Unleash's type-is check allows them.
+        let mut req = request(
+            ROUTES,
+            "PUT",
+            "/api/admin/user-admin/two",
+            Some(&admin),
+            b"{}",
+        );
+        req.headers_mut().insert(
+            lambda_http::http::header::CONTENT_TYPE,
+            lambda_http::http::HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        assert_eq!(json_of(&handle(&state, req).await).0, 400);
     }
 
     #[tokio::test]
