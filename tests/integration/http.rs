@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use shared::values::UserId;
 use testkit::{assert_no_secrets, bearer, fresh_store, seed, userctl, Served, PASSWORD};
 
-async fn send(
+pub(crate) async fn send(
     client: &Client,
     method: reqwest::Method,
     url: String,

@@ -6,6 +6,7 @@
 const USERCTL: &str = env!("CARGO_BIN_EXE_userctl-under-test");
 
 mod cli;
+mod clients;
 mod contract;
 mod events;
 mod handlers;

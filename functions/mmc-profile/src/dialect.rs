@@ -17,7 +17,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// The `Invalid` reason that becomes "User must have at least one role".
 const NO_ROLE: &str = "must hold at least one role";
 
-/// The `MMCUser` as a client sends it. Unknown fields are ignored; `null` counts as not sent.
+/// The `MMCUser` as a client sends it. Unknown fields are ignored (the profile page sends back the
+/// whole profile it holds: `sessionId`, `isAdmin`, `isEditor`, `isViewer`, `groups`,
+/// `connections`...); `null` counts as not sent.
 #[derive(Debug, Deserialize)]
 pub struct MmcUserBody {
     pub username: String,
@@ -58,8 +60,11 @@ impl MmcUserBody {
                     .collect::<Result<BTreeSet<_>, _>>()
             })
             .transpose()?;
+        // MMC's profile page sends `password: ""` when the password was not changed (its admin
+        // page sends `null`): both mean "keep it".
         let password = self
             .password
+            .filter(|raw| !raw.is_empty())
             .map(|raw| Password::parse("password", &raw, MIN_PASSWORD_CHARS))
             .transpose()?;
         let username = Username::parse(&self.username)?;
@@ -244,6 +249,10 @@ mod tests {
         assert!(ok.password.is_some());
         assert!(parse(json!({"username": "bob"}), "Bob").is_err());
         assert!(parse(json!({"username": "bob", "password": "short"}), "bob").is_err());
+        for unchanged in [json!(""), json!(null)] {
+            let kept = parse(json!({"username": "bob", "password": unchanged}), "bob").unwrap();
+            assert!(kept.password.is_none());
+        }
         let no_roles = parse(json!({"username": "bob", "roles": []}), "bob").unwrap_err();
         assert_eq!(
             json_of(&render(&no_roles)).1["message"],

@@ -1,0 +1,4 @@
+//! The originals' own clients, unchanged, through `userctl serve`: the payloads MMC's profile page
+//! sends.
+
+mod mmc;
