@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::user::{Preference, Property};
-use crate::values::{Email, HttpUrl, JsonObject, PasswordHash, Role, Status, Text, Username};
+use crate::values::{AbsoluteUrl, Email, JsonObject, PasswordHash, Role, Status, Text, Username};
 
 /// How a change touches `roles`. One operation per request: DynamoDB refuses two on one path.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,21 +14,52 @@ pub enum RolesChange {
     Revoke(Role),
 }
 
+/// A change to an attribute that may be absent: a new value, or no value at all (the attribute
+/// is removed). `None` around it means "not sent".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change<T> {
+    Set(T),
+    Clear,
+}
+
+impl<T> Change<T> {
+    /// The new value, or `None` when the change clears the attribute.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Change::Set(v) => Some(v),
+            Change::Clear => None,
+        }
+    }
+
+    pub fn map<'a, U>(&'a self, f: impl FnOnce(&'a T) -> U) -> Change<U> {
+        match self {
+            Change::Set(v) => Change::Set(f(v)),
+            Change::Clear => Change::Clear,
+        }
+    }
+}
+
+impl<T: AsRef<str>> Change<T> {
+    pub fn as_str(&self) -> Change<&str> {
+        self.map(|v| v.as_ref())
+    }
+}
+
 /// What one request changes. `None` means "not sent": that attribute is not written.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {
     pub username: Option<Username>,
     pub email: Option<Email>,
     pub name: Option<Text>,
-    pub first_name: Option<Text>,
-    pub last_name: Option<Text>,
-    pub nickname: Option<Text>,
+    pub first_name: Option<Change<Text>>,
+    pub last_name: Option<Change<Text>>,
+    pub nickname: Option<Change<Text>>,
     pub roles: Option<RolesChange>,
     pub status: Option<Status>,
     pub password_hash: Option<PasswordHash>,
     /// Drop the stored password (a move to external authentication).
     pub clear_password: bool,
-    pub data: Option<JsonObject>,
+    pub data: Option<Change<JsonObject>>,
     pub auth_type: Option<i64>,
     pub root_role: Option<i64>,
     pub preferences: Vec<Preference>,
@@ -43,17 +74,17 @@ pub struct UserPatch {
 
 #[derive(Debug, Clone, Default)]
 pub struct NewmPatch {
-    pub picture_url: Option<HttpUrl>,
-    pub banner_url: Option<HttpUrl>,
-    pub website_url: Option<HttpUrl>,
-    pub twitter_url: Option<HttpUrl>,
-    pub instagram_url: Option<HttpUrl>,
-    pub location: Option<Text>,
-    pub role: Option<Text>,
-    pub genre: Option<Text>,
-    pub biography: Option<Text>,
-    pub company_name: Option<Text>,
-    pub company_logo_url: Option<HttpUrl>,
+    pub picture_url: Option<Change<AbsoluteUrl>>,
+    pub banner_url: Option<Change<AbsoluteUrl>>,
+    pub website_url: Option<Change<AbsoluteUrl>>,
+    pub twitter_url: Option<Change<AbsoluteUrl>>,
+    pub instagram_url: Option<Change<AbsoluteUrl>>,
+    pub location: Option<Change<Text>>,
+    pub role: Option<Change<Text>>,
+    pub genre: Option<Change<Text>>,
+    pub biography: Option<Change<Text>>,
+    pub company_name: Option<Change<Text>>,
+    pub company_logo_url: Option<Change<AbsoluteUrl>>,
     pub company_ip_rights: Option<bool>,
     pub wallet_address: Option<Text>,
 }

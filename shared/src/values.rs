@@ -196,29 +196,37 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
-/// An absolute http(s) URL.
+/// An absolute URL with a host, of any scheme (`https://`, and `s3://`, `ar://`, `ftp://` as NEWM
+/// accepts them). Opaque URIs (`javascript:`, `data:`) and relative references are refused, and so
+/// is whitespace anywhere (NEWM's `java.net.URI` refuses it; the `url` crate would encode it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct HttpUrl(String);
+pub struct AbsoluteUrl(String);
 
-impl HttpUrl {
+impl AbsoluteUrl {
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
         let ok = raw.len() <= 2048
+            && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
             && url::Url::parse(raw).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https")
-                    && u.host_str().is_some_and(|h| !h.is_empty())
+                !u.cannot_be_a_base() && u.host_str().is_some_and(|h| !h.is_empty())
             });
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
             Err(Invalid::new(
                 field,
-                format!("not a valid http(s) URL: {raw}"),
+                format!("not a valid absolute URL: {raw}"),
             ))
         }
     }
 
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for AbsoluteUrl {
+    fn as_ref(&self) -> &str {
         &self.0
     }
 }
@@ -251,6 +259,12 @@ impl Text {
 
     pub fn into_string(self) -> String {
         self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
     }
 }
 
@@ -367,16 +381,40 @@ mod tests {
     }
 
     #[test]
-    fn urls_must_be_absolute_http() {
-        assert!(HttpUrl::parse("pictureUrl", "https://x.example/a.png").is_ok());
+    fn urls_must_be_absolute_with_a_host() {
+        // NEWM's own accepted and refused examples (newm-shared IsValidUrlTests), where they are
+        // URLs with a host.
+        for good in [
+            "https://x.example/a.png",
+            "ftp://foo.bar/baz",
+            "s3://test",
+            "ar://1234",
+            "http://userid:password@example.com:8080",
+            "http://142.42.1.1/",
+        ] {
+            assert!(
+                AbsoluteUrl::parse("pictureUrl", good).is_ok(),
+                "{good} refused"
+            );
+        }
         for bad in [
-            "ftp://x.example",
             "/relative",
             "javascript:alert(1)",
+            "data:text/html,hi",
             "https://",
             "nope",
+            "http://#",
+            "http://##/",
+            "http://foo.bar?q=Spaces should be encoded",
+            "//a",
+            "foo . com",
+            "http:// shouldfail.com",
+            ":// should fail",
         ] {
-            assert!(HttpUrl::parse("pictureUrl", bad).is_err(), "{bad} accepted");
+            assert!(
+                AbsoluteUrl::parse("pictureUrl", bad).is_err(),
+                "{bad} accepted"
+            );
         }
     }
 

@@ -199,7 +199,7 @@ async fn newm_through_serve_with_a_code_from_userctl() {
     .await;
     assert_eq!(
         (s.as_u16(), b["cause"].as_str()),
-        (422, Some("Invalid websiteUrl: nope"))
+        (422, Some("Invalid url: nope"))
     );
 
     let (ok, code, err) = userctl(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::error::{Error, UniqueField};
-use shared::patch::{RolesChange, UserPatch};
+use shared::patch::{Change, RolesChange, UserPatch};
 use shared::store::{Expect, Store};
 use shared::user::Preference;
 use shared::values::{Email, Role, Text, UserId, Username};
@@ -173,21 +173,22 @@ async fn concurrent_updates_of_different_fields_all_survive() {
     seed(&store, 1, &[]).await;
     let store = Arc::new(store);
     let text = |f: &str, v: &str| Some(Text::parse(f, v).unwrap());
+    let set = |f: &str, v: &str| Some(Change::Set(Text::parse(f, v).unwrap()));
     let patches = vec![
         UserPatch {
             name: text("name", "Name"),
             ..Default::default()
         },
         UserPatch {
-            first_name: text("firstName", "First"),
+            first_name: set("firstName", "First"),
             ..Default::default()
         },
         UserPatch {
-            last_name: text("lastName", "Last"),
+            last_name: set("lastName", "Last"),
             ..Default::default()
         },
         UserPatch {
-            nickname: text("nickname", "Nick"),
+            nickname: set("nickname", "Nick"),
             ..Default::default()
         },
         UserPatch {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use shared::apigw::http::MAX_BODY_BYTES;
 use shared::auth::AuthError;
 use shared::error::{Error, UniqueField};
-use shared::patch::{RolesChange, UserPatch};
+use shared::patch::{Change, RolesChange, UserPatch};
 use shared::values::{Invalid, JsonObject, Password, Role, Status, UserId, Username};
 
 pub const ACTION: &str = "user/update";
@@ -136,10 +136,10 @@ impl UpdateMessage {
             }
         };
         if let Some(v) = field("data") {
-            patch.data = Some(
+            patch.data = Some(Change::Set(
                 JsonObject::parse("data", v.clone())
                     .map_err(|e| Refusal::bad(format!("Invalid user data: {}", e.reason)))?,
-            );
+            ));
         }
         if let Some(v) = field("introReviewed") {
             patch.intro_reviewed = Some(

@@ -1,17 +1,19 @@
 //! NEWM `PATCH /v1/users/me` and `/v1/users/{userId}`: the document's fields in, 204 out, errors
 //! as `{ code, description, cause }`.
 //!
-//! Texts follow the NEWM server: `Invalid email: <value>`, `Field <name> exceeds <n> chars limit`,
-//! `Password confirmation failed` (422), the password-strength sentence (422), `Invalid password`
-//! (401), `2FA failed` (403), `Already exists: <email>` (409).
+//! Texts follow the NEWM server (`UserRepositoryImpl`, `StringExt`): `Field <name> exceeds <n>
+//! chars limit`, `Invalid email: <value>`, `Invalid url: <value>`, `Password confirmation failed`
+//! and the password-strength sentence (422); `Missing email`, `Missing password`, `Missing password
+//! confirmation` (400); `Invalid password` (401), `2FA failed` (403), `Already exists: <email>`
+//! (409). `Missing authCode` (400) is the document's own text.
 
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
 
 use shared::apigw::http::{json_response, BodyError};
 use shared::error::{Error, UniqueField};
-use shared::patch::UserPatch;
-use shared::values::{Email, HttpUrl, Password, Text};
+use shared::patch::{Change, UserPatch};
+use shared::values::{AbsoluteUrl, Email, Password, Text};
 
 /// The NEWM server's password rule: 8 or more characters with a digit, a lower- and an
 /// upper-case letter.
@@ -71,30 +73,36 @@ pub struct NewPassword {
     pub current: String,
 }
 
-fn bounded(
+/// An optional text field as NEWM treats it: not sent is no change, blank clears it, anything
+/// else is trimmed and stored; the length limit applies to the value as sent.
+fn text_field(
     field: &'static str,
     value: &Option<String>,
     max: usize,
-) -> Result<Option<Text>, Rejection> {
+) -> Result<Option<Change<Text>>, Rejection> {
     let Some(v) = value else { return Ok(None) };
     if v.chars().count() > max {
         return Err(Rejection::Unprocessable(format!(
             "Field {field} exceeds {max} chars limit"
         )));
     }
-    Text::parse(field, v)
-        .map(Some)
+    if v.trim().is_empty() {
+        return Ok(Some(Change::Clear));
+    }
+    Text::parse(field, v.trim())
+        .map(|t| Some(Change::Set(t)))
         .map_err(|e| Rejection::Unprocessable(format!("Invalid {field}: {}", e.reason)))
 }
 
-fn url(field: &'static str, value: &Option<String>) -> Result<Option<HttpUrl>, Rejection> {
-    value
-        .as_deref()
-        .map(|v| {
-            HttpUrl::parse(field, v)
-                .map_err(|_| Rejection::Unprocessable(format!("Invalid {field}: {v}")))
-        })
-        .transpose()
+/// A URL field as NEWM treats it: blank clears it, anything else must be an absolute URL.
+fn url_field(value: &Option<String>) -> Result<Option<Change<AbsoluteUrl>>, Rejection> {
+    let Some(v) = value else { return Ok(None) };
+    if v.trim().is_empty() {
+        return Ok(Some(Change::Clear));
+    }
+    AbsoluteUrl::parse("url", v.trim())
+        .map(|u| Some(Change::Set(u)))
+        .map_err(|_| Rejection::Unprocessable(format!("Invalid url: {v}")))
 }
 
 fn strong(raw: &str) -> bool {
@@ -105,24 +113,33 @@ fn strong(raw: &str) -> bool {
 }
 
 impl PatchUserBody {
-    /// In the NEWM server's order: field lengths, email and its code, password, URLs.
+    /// In the NEWM server's order: field lengths, email and its code, the new password and its
+    /// confirmation, URLs, and only then whether the current password was sent: every field
+    /// check runs before the current password is looked at.
     pub fn parse(self) -> Result<PatchUser, Rejection> {
         let mut patch = UserPatch {
-            first_name: bounded("firstName", &self.first_name, 64)?,
-            last_name: bounded("lastName", &self.last_name, 64)?,
-            nickname: bounded("nickname", &self.nickname, 64)?,
+            first_name: text_field("firstName", &self.first_name, 64)?,
+            last_name: text_field("lastName", &self.last_name, 64)?,
+            nickname: text_field("nickname", &self.nickname, 64)?,
             ..Default::default()
         };
         let newm = &mut patch.newm;
-        newm.location = bounded("location", &self.location, 64)?;
-        newm.role = bounded("role", &self.role, 64)?;
-        newm.genre = bounded("genre", &self.genre, 64)?;
-        newm.company_name = bounded("companyName", &self.company_name, 64)?;
-        newm.biography = bounded("biography", &self.biography, 250)?;
-        newm.wallet_address = bounded("walletAddress", &self.wallet_address, 128)?;
+        newm.location = text_field("location", &self.location, 64)?;
+        newm.role = text_field("role", &self.role, 64)?;
+        newm.genre = text_field("genre", &self.genre, 64)?;
+        newm.biography = text_field("biography", &self.biography, 250)?;
+        newm.company_name = text_field("companyName", &self.company_name, 64)?;
+        // NEWM ignores a blank wallet address (it can be changed, never cleared).
+        newm.wallet_address = match text_field("walletAddress", &self.wallet_address, 128)? {
+            Some(Change::Set(t)) => Some(t),
+            _ => None,
+        };
         newm.company_ip_rights = self.company_ip_rights;
 
         if let Some(email) = &self.email {
+            if email.trim().is_empty() {
+                return Err(Rejection::Missing("email"));
+            }
             let email = Email::parse(email)
                 .map_err(|_| Rejection::Unprocessable(format!("Invalid email: {email}")))?;
             let code = self
@@ -133,17 +150,15 @@ impl PatchUserBody {
             patch.email_code = Some(code.to_owned());
         }
 
-        let new_password = match &self.new_password {
+        let new_password = match self.new_password.as_deref() {
             None => None,
+            Some(new) if new.trim().is_empty() => return Err(Rejection::Missing("password")),
             Some(new) => {
                 let confirm = self
                     .confirm_password
                     .as_deref()
-                    .ok_or(Rejection::Missing("confirmPassword"))?;
-                let current = self
-                    .current_password
-                    .as_deref()
-                    .ok_or(Rejection::Missing("currentPassword"))?;
+                    .filter(|c| !c.trim().is_empty())
+                    .ok_or(Rejection::Missing("password confirmation"))?;
                 if new != confirm {
                     return Err(Rejection::Unprocessable(
                         "Password confirmation failed".into(),
@@ -152,23 +167,30 @@ impl PatchUserBody {
                 if !strong(new) {
                     return Err(Rejection::Unprocessable(WEAK_PASSWORD.into()));
                 }
-                let new = Password::parse("newPassword", new, 8).map_err(|e| {
+                Some(Password::parse("newPassword", new, 8).map_err(|e| {
                     Rejection::Unprocessable(format!("Invalid newPassword: {}", e.reason))
-                })?;
-                Some(NewPassword {
-                    new,
-                    current: current.to_owned(),
-                })
+                })?)
             }
         };
 
         let newm = &mut patch.newm;
-        newm.picture_url = url("pictureUrl", &self.picture_url)?;
-        newm.banner_url = url("bannerUrl", &self.banner_url)?;
-        newm.website_url = url("websiteUrl", &self.website_url)?;
-        newm.twitter_url = url("twitterUrl", &self.twitter_url)?;
-        newm.instagram_url = url("instagramUrl", &self.instagram_url)?;
-        newm.company_logo_url = url("companyLogoUrl", &self.company_logo_url)?;
+        newm.picture_url = url_field(&self.picture_url)?;
+        newm.banner_url = url_field(&self.banner_url)?;
+        newm.website_url = url_field(&self.website_url)?;
+        newm.twitter_url = url_field(&self.twitter_url)?;
+        newm.instagram_url = url_field(&self.instagram_url)?;
+        newm.company_logo_url = url_field(&self.company_logo_url)?;
+
+        let new_password = match new_password {
+            None => None,
+            Some(new) => Some(NewPassword {
+                new,
+                current: self
+                    .current_password
+                    .clone()
+                    .ok_or(Rejection::Missing("password"))?,
+            }),
+        };
         Ok(PatchUser {
             patch,
             new_password,
@@ -280,16 +302,24 @@ mod tests {
             Rejection::Missing("authCode")
         );
         assert_eq!(
+            body(json!({"email": " "})).unwrap_err(),
+            Rejection::Missing("email")
+        );
+        assert_eq!(
+            body(json!({"newPassword": ""})).unwrap_err(),
+            Rejection::Missing("password")
+        );
+        assert_eq!(
             body(json!({"newPassword": "Abcdefg1"})).unwrap_err(),
-            Rejection::Missing("confirmPassword")
+            Rejection::Missing("password confirmation")
         );
         assert_eq!(
             body(json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg1"})).unwrap_err(),
-            Rejection::Missing("currentPassword")
+            Rejection::Missing("password")
         );
+        // A mismatch is refused before the current password is even looked at.
         assert_eq!(
-            body(json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg2", "currentPassword": "x"}))
-                .unwrap_err(),
+            body(json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg2"})).unwrap_err(),
             Rejection::Unprocessable("Password confirmation failed".into())
         );
         assert_eq!(
@@ -297,20 +327,54 @@ mod tests {
                 .unwrap_err(),
             Rejection::Unprocessable(WEAK_PASSWORD.into())
         );
+        // So is a bad URL.
+        assert_eq!(
+            body(json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg1", "websiteUrl": "x y"}))
+                .unwrap_err(),
+            Rejection::Unprocessable("Invalid url: x y".into())
+        );
         assert_eq!(
             body(json!({"nickname": "x".repeat(65)})).unwrap_err(),
             Rejection::Unprocessable("Field nickname exceeds 64 chars limit".into())
         );
         assert_eq!(
-            body(json!({"pictureUrl": "ftp://x"})).unwrap_err(),
-            Rejection::Unprocessable("Invalid pictureUrl: ftp://x".into())
+            body(json!({"pictureUrl": "javascript:alert(1)"})).unwrap_err(),
+            Rejection::Unprocessable("Invalid url: javascript:alert(1)".into())
         );
         let ok = body(json!({"role": "Producer", "companyIpRights": true})).unwrap();
-        assert_eq!(ok.patch.newm.role.unwrap().as_str(), "Producer");
+        assert_eq!(
+            ok.patch.newm.role.unwrap().value().unwrap().as_str(),
+            "Producer"
+        );
         assert!(
             ok.patch.roles.is_none(),
             "a profession never touches access roles"
         );
+    }
+
+    #[test]
+    fn blank_strings_clear_and_values_are_trimmed_as_newm_does() {
+        use serde_json::json;
+        let p = body(json!({
+            "firstName": "", "nickname": "  ", "biography": " Bio ", "pictureUrl": "",
+            "bannerUrl": "s3://bucket/banner.png", "walletAddress": " ", "location": null
+        }))
+        .unwrap()
+        .patch;
+        assert_eq!(p.first_name, Some(Change::Clear));
+        assert_eq!(p.nickname, Some(Change::Clear));
+        assert_eq!(p.newm.biography.unwrap().value().unwrap().as_str(), "Bio");
+        assert_eq!(p.newm.picture_url, Some(Change::Clear));
+        assert_eq!(
+            p.newm.banner_url.unwrap().value().unwrap().as_str(),
+            "s3://bucket/banner.png"
+        );
+        assert!(
+            p.newm.wallet_address.is_none(),
+            "a blank wallet address is ignored"
+        );
+        assert!(p.newm.location.is_none(), "null is not sent");
+        assert!(p.last_name.is_none());
     }
 
     #[test]

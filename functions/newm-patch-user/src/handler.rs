@@ -170,7 +170,7 @@ mod tests {
                 Some(&me),
                 r#"{"newPassword":"Abcdefg1"}"#,
                 400,
-                "Missing confirmPassword",
+                "Missing password confirmation",
             ),
             (
                 "/v1/users/me",
@@ -184,7 +184,7 @@ mod tests {
                 Some(&me),
                 r#"{"websiteUrl":"nope"}"#,
                 422,
-                "Invalid websiteUrl: nope",
+                "Invalid url: nope",
             ),
         ];
         for (path, auth, body, status, cause) in cases {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{n, preference_to_av, property_to_av, s};
-use crate::patch::{RolesChange, UserPatch};
-use crate::values::{PasswordHash, Status};
+use crate::patch::{Change, RolesChange, UserPatch};
+use crate::values::{JsonObject, PasswordHash, Status};
 
 /// Builds an update expression with placeholders for every name and value.
 #[derive(Default)]
@@ -45,6 +45,18 @@ impl UpdateExpr {
     pub(super) fn set_opt_str(&mut self, attr: &str, v: Option<&str>) {
         if let Some(v) = v {
             self.set(attr, s(v));
+        }
+    }
+
+    /// `SET attr = :v` for a new value, `REMOVE attr` for a cleared one, nothing when not sent.
+    pub(super) fn change_str(&mut self, attr: &str, change: Option<Change<&str>>) {
+        match change {
+            None => {}
+            Some(Change::Set(v)) => self.set(attr, s(v)),
+            Some(Change::Clear) => {
+                let name = self.name(attr);
+                self.removes.push(name);
+            }
         }
     }
 
@@ -88,9 +100,9 @@ impl UpdateExpr {
         e.set_opt_str("username", p.username.as_ref().map(|u| u.as_str()));
         e.set_opt_str("email", p.email.as_ref().map(|v| v.as_str()));
         e.set_opt_str("name", p.name.as_ref().map(|v| v.as_str()));
-        e.set_opt_str("first_name", p.first_name.as_ref().map(|v| v.as_str()));
-        e.set_opt_str("last_name", p.last_name.as_ref().map(|v| v.as_str()));
-        e.set_opt_str("nickname", p.nickname.as_ref().map(|v| v.as_str()));
+        e.change_str("first_name", p.first_name.as_ref().map(Change::as_str));
+        e.change_str("last_name", p.last_name.as_ref().map(Change::as_str));
+        e.change_str("nickname", p.nickname.as_ref().map(Change::as_str));
         e.set_opt_str("status", p.status.map(Status::as_str));
         e.set_opt_str(
             "password_hash",
@@ -100,9 +112,8 @@ impl UpdateExpr {
             let name = e.name("password_hash");
             e.removes.push(name);
         }
-        if let Some(d) = &p.data {
-            e.set("data", s(d.to_json_string()));
-        }
+        let data = p.data.as_ref().map(|c| c.map(JsonObject::to_json_string));
+        e.change_str("data", data.as_ref().map(Change::as_str));
         if let Some(a) = p.auth_type {
             e.set("auth_type", n(a));
         }
@@ -155,7 +166,7 @@ impl UpdateExpr {
             ("company_logo_url", &m.company_logo_url),
         ];
         for (attr, v) in urls {
-            e.set_opt_str(attr, v.as_ref().map(|u| u.as_str()));
+            e.change_str(attr, v.as_ref().map(Change::as_str));
         }
         let texts = [
             ("location", &m.location),
@@ -163,11 +174,14 @@ impl UpdateExpr {
             ("genre", &m.genre),
             ("biography", &m.biography),
             ("company_name", &m.company_name),
-            ("wallet_address", &m.wallet_address),
         ];
         for (attr, v) in texts {
-            e.set_opt_str(attr, v.as_ref().map(|t| t.as_str()));
+            e.change_str(attr, v.as_ref().map(Change::as_str));
         }
+        e.set_opt_str(
+            "wallet_address",
+            m.wallet_address.as_ref().map(|t| t.as_str()),
+        );
         if let Some(b) = m.company_ip_rights {
             e.set("company_ip_rights", AttributeValue::Bool(b));
         }

@@ -9,9 +9,9 @@ use super::keys::{key, user_pk};
 use super::sdk_error::{classify, is_conditional_failure};
 use super::{now_rfc3339, retry_pause, Expect, Store, MAX_ATTEMPTS};
 use crate::error::{Error, Result};
-use crate::patch::{RolesChange, UserPatch};
+use crate::patch::{Change, RolesChange, UserPatch};
 use crate::user::User;
-use crate::values::{HttpUrl, Text, UserId};
+use crate::values::{JsonObject, Text, UserId};
 
 impl Store {
     /// Applies `patch`. A change that moves no lock is one conditional `UpdateItem` (no read);
@@ -181,9 +181,9 @@ pub(super) fn apply_patch(current: &User, p: &UserPatch, now: &str) -> User {
         u.email = v.as_str().to_owned();
     }
     u.name = text(&p.name).or(u.name);
-    u.first_name = text(&p.first_name).or(u.first_name);
-    u.last_name = text(&p.last_name).or(u.last_name);
-    u.nickname = text(&p.nickname).or(u.nickname);
+    u.first_name = changed(&p.first_name, u.first_name);
+    u.last_name = changed(&p.last_name, u.last_name);
+    u.nickname = changed(&p.nickname, u.nickname);
     if let Some(v) = p.status {
         u.status = v;
     }
@@ -192,9 +192,8 @@ pub(super) fn apply_patch(current: &User, p: &UserPatch, now: &str) -> User {
     } else if p.clear_password {
         u.password_hash = None;
     }
-    if let Some(v) = &p.data {
-        u.data = Some(v.to_json_string());
-    }
+    let data = p.data.as_ref().map(|c| c.map(JsonObject::to_json_string));
+    u.data = changed(&data, u.data);
     if let Some(v) = p.auth_type {
         u.auth_type = v;
     }
@@ -227,22 +226,30 @@ pub(super) fn apply_patch(current: &User, p: &UserPatch, now: &str) -> User {
         u.properties.insert(prop.id, prop.clone());
     }
     let m = &p.newm;
-    let url = |v: &Option<HttpUrl>| v.as_ref().map(|u| u.as_str().to_owned());
     let nm = &mut u.newm;
-    nm.picture_url = url(&m.picture_url).or(nm.picture_url.take());
-    nm.banner_url = url(&m.banner_url).or(nm.banner_url.take());
-    nm.website_url = url(&m.website_url).or(nm.website_url.take());
-    nm.twitter_url = url(&m.twitter_url).or(nm.twitter_url.take());
-    nm.instagram_url = url(&m.instagram_url).or(nm.instagram_url.take());
-    nm.company_logo_url = url(&m.company_logo_url).or(nm.company_logo_url.take());
-    nm.location = text(&m.location).or(nm.location.take());
-    nm.role = text(&m.role).or(nm.role.take());
-    nm.genre = text(&m.genre).or(nm.genre.take());
-    nm.biography = text(&m.biography).or(nm.biography.take());
-    nm.company_name = text(&m.company_name).or(nm.company_name.take());
+    nm.picture_url = changed(&m.picture_url, nm.picture_url.take());
+    nm.banner_url = changed(&m.banner_url, nm.banner_url.take());
+    nm.website_url = changed(&m.website_url, nm.website_url.take());
+    nm.twitter_url = changed(&m.twitter_url, nm.twitter_url.take());
+    nm.instagram_url = changed(&m.instagram_url, nm.instagram_url.take());
+    nm.company_logo_url = changed(&m.company_logo_url, nm.company_logo_url.take());
+    nm.location = changed(&m.location, nm.location.take());
+    nm.role = changed(&m.role, nm.role.take());
+    nm.genre = changed(&m.genre, nm.genre.take());
+    nm.biography = changed(&m.biography, nm.biography.take());
+    nm.company_name = changed(&m.company_name, nm.company_name.take());
     nm.wallet_address = text(&m.wallet_address).or(nm.wallet_address.take());
     nm.company_ip_rights = m.company_ip_rights.or(nm.company_ip_rights);
     u.updated_at = now.to_owned();
     u.version += 1;
     u
+}
+
+/// What an optional attribute holds after `change`, when it held `current`.
+fn changed<T: AsRef<str>>(change: &Option<Change<T>>, current: Option<String>) -> Option<String> {
+    match change {
+        None => current,
+        Some(Change::Set(v)) => Some(v.as_ref().to_owned()),
+        Some(Change::Clear) => None,
+    }
 }

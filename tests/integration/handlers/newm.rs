@@ -74,6 +74,35 @@ async fn profile_fields_update_with_204_and_only_what_was_sent() {
     assert_eq!(u.first_name.as_deref(), Some("John"));
 }
 
+/// As NEWM's `UserRepositoryImpl.update` does (`orNull()`): a blank string clears an optional
+/// field, other values are trimmed, a blank wallet address is ignored.
+#[tokio::test]
+async fn blank_strings_clear_fields_and_values_are_trimmed() {
+    let (state, _) = fresh_state().await;
+    seed(&state.store, 1, &[]).await;
+    let me = bearer(1, &[]);
+    let set = json!({"nickname": "Johnny", "websiteUrl": "https://john.example",
+        "biography": "Bio", "walletAddress": "addr1", "location": "Berlin"});
+    assert_eq!(patch(&state, "/v1/users/me", Some(&me), &set).await.0, 204);
+    let cleared = json!({"nickname": "", "websiteUrl": "  ", "biography": "  Trimmed  ",
+        "walletAddress": "", "firstName": " Ann "});
+    assert_eq!(
+        patch(&state, "/v1/users/me", Some(&me), &cleared).await.0,
+        204
+    );
+    let u = stored(&state, 1).await;
+    assert_eq!(u.nickname, None);
+    assert_eq!(u.newm.website_url, None);
+    assert_eq!(u.newm.biography.as_deref(), Some("Trimmed"));
+    assert_eq!(
+        u.newm.wallet_address.as_deref(),
+        Some("addr1"),
+        "not cleared"
+    );
+    assert_eq!(u.newm.location.as_deref(), Some("Berlin"), "not sent");
+    assert_eq!(u.first_name.as_deref(), Some("Ann"));
+}
+
 #[tokio::test]
 async fn another_users_uuid_is_403_admin_or_not() {
     let (state, _) = fresh_state().await;
@@ -131,7 +160,7 @@ async fn malformed_values_are_422_and_missing_ones_400() {
         (
             json!({"pictureUrl": "not a url"}),
             422,
-            "Invalid pictureUrl: not a url",
+            "Invalid url: not a url",
         ),
         (
             json!({"nickname": "n".repeat(65)}),
@@ -147,12 +176,17 @@ async fn malformed_values_are_422_and_missing_ones_400() {
         (
             json!({"newPassword": "Abcdefg1"}),
             400,
-            "Missing confirmPassword",
+            "Missing password confirmation",
         ),
         (
             json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg1"}),
             400,
-            "Missing currentPassword",
+            "Missing password",
+        ),
+        (
+            json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg2"}),
+            422,
+            "Password confirmation failed",
         ),
         (
             json!({"newPassword": "Abcdefg1", "confirmPassword": "Abcdefg2", "currentPassword": PASSWORD}),
