@@ -1,6 +1,7 @@
 //! The contract between the DeviceHive `$connect` authorizer and the message handler: who the
 //! connection belongs to and until when, carried in the authorizer `context` API Gateway hands to
-//! every later message of the connection.
+//! every later message of the connection. A connection opened without a token has no principal
+//! in its context: it is anonymous until it authenticates in-band (`authenticate`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -28,7 +29,31 @@ impl ConnectionPrincipal {
         })
     }
 
+    /// The principal a message's authorizer context carries: `None` for a connection that opened
+    /// without a token, an error when the token it opened with has expired.
+    pub fn in_context(ctx: Option<&HashMap<String, Value>>) -> Result<Option<Self>, AuthError> {
+        match ctx {
+            Some(ctx) if ctx.contains_key("userId") => Self::from_context(ctx).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Refuses the principal once its token has expired (with the usual leeway).
+    pub fn check_expiry(self) -> Result<Self, AuthError> {
+        if now_unix() > self.expires_at + LEEWAY_SECONDS as i64 {
+            Err(AuthError::Expired)
+        } else {
+            Ok(self)
+        }
+    }
+
+    /// The principal in the context, refused once its token has expired.
     pub fn from_context(ctx: &HashMap<String, Value>) -> Result<Self, AuthError> {
+        Self::read_context(ctx)?.check_expiry()
+    }
+
+    /// The principal in the context, whether or not its token has expired since.
+    pub fn read_context(ctx: &HashMap<String, Value>) -> Result<Self, AuthError> {
         let missing = || AuthError::Rejected("no authorizer context on this connection".into());
         let id = match ctx.get("userId") {
             Some(Value::String(s)) => s.parse::<i64>().ok(),
@@ -51,9 +76,6 @@ impl ConnectionPrincipal {
             _ => None,
         }
         .ok_or_else(missing)?;
-        if now_unix() > expires_at + LEEWAY_SECONDS as i64 {
-            return Err(AuthError::Expired);
-        }
         Ok(Self {
             principal: Principal { user_id: id, roles },
             expires_at,
@@ -61,10 +83,22 @@ impl ConnectionPrincipal {
     }
 }
 
-/// The IAM policy a REQUEST authorizer returns to allow the connection.
+/// The IAM policy a REQUEST authorizer returns to allow the connection, carrying who it is.
 pub fn allow_policy(method_arn: &str, who: &ConnectionPrincipal) -> Value {
+    let mut policy = allow(method_arn, &who.principal.user_id.get().to_string());
+    policy["context"] = who.to_context();
+    policy
+}
+
+/// The policy that lets a connection open without a token: it is anonymous (no context) until
+/// it authenticates in-band.
+pub fn allow_anonymous_policy(method_arn: &str) -> Value {
+    allow(method_arn, "anonymous")
+}
+
+fn allow(method_arn: &str, principal_id: &str) -> Value {
     json!({
-        "principalId": who.principal.user_id.get().to_string(),
+        "principalId": principal_id,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{
@@ -72,8 +106,7 @@ pub fn allow_policy(method_arn: &str, who: &ConnectionPrincipal) -> Value {
                 "Effect": "Allow",
                 "Resource": method_arn
             }]
-        },
-        "context": who.to_context()
+        }
     })
 }
 

@@ -134,7 +134,7 @@ fn openapi_operations_equal_template_routes_equal_served_routes() {
         deployed, served,
         "template.yaml HttpApi events differ from `userctl routes`"
     );
-    assert_eq!(documented.len(), 5, "{documented:?}");
+    assert_eq!(documented.len(), 10, "{documented:?}");
 }
 
 #[test]
@@ -220,4 +220,48 @@ fn every_ref_in_openapi_resolves() {
     let mut seen = 0;
     walk(&doc, &doc, &mut seen);
     assert!(seen > 0);
+}
+
+/// The WebSocket API's routes in `template.yaml` are exactly the DeviceHive actions the function
+/// answers, and every action route is two-way (its answer goes back on the socket).
+#[test]
+fn template_websocket_routes_equal_the_devicehive_actions() {
+    let template = load("template.yaml");
+    let resources = template["Resources"]
+        .as_mapping()
+        .expect("template.yaml has Resources");
+    let mut routes = BTreeSet::new();
+    let mut two_way = BTreeSet::new();
+    for (name, resource) in resources {
+        if resource["Type"] == "AWS::ApiGatewayV2::Route" {
+            let key = resource["Properties"]["RouteKey"]
+                .as_str()
+                .expect("RouteKey")
+                .to_owned();
+            routes.insert(key.clone());
+            // `RouteId: !Ref <the route's logical id>`.
+            let refers_to_route = |v: &Value| match v {
+                Value::Tagged(t) => t.tag == "Ref" && t.value.as_str() == name.as_str(),
+                _ => false,
+            };
+            let has_response = resources.values().any(|r| {
+                r["Type"] == "AWS::ApiGatewayV2::RouteResponse"
+                    && refers_to_route(&r["Properties"]["RouteId"])
+            });
+            if has_response && resource["Properties"]["RouteResponseSelectionExpression"].is_string()
+            {
+                two_way.insert(key);
+            }
+        }
+    }
+    let actions: BTreeSet<String> = devicehive_user_update::dialect::ROUTE_KEYS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(routes, actions);
+    let answered: BTreeSet<String> = actions
+        .into_iter()
+        .filter(|k| k != "$connect" && k != "$disconnect")
+        .collect();
+    assert_eq!(two_way, answered, "every message route is two-way");
 }

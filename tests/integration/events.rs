@@ -107,7 +107,12 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
     match function {
         "devicehive-user-update" => {
             let event: Value = serde_json::from_str(event_text).map_err(|e| e.to_string())?;
-            let answer = devicehive_user_update::handle(&app, event).await;
+            let answer = devicehive_user_update::handle(
+                &app,
+                &devicehive_user_update::Settings::default(),
+                event,
+            )
+            .await;
             if answer["statusCode"] != 200 {
                 return Err(format!("statusCode is not 200: {answer}"));
             }

@@ -269,6 +269,7 @@ async fn mmc_and_aaa() {
 #[tokio::test]
 async fn devicehive() {
     let (state, counter) = counted_state().await;
+    let settings = devicehive_user_update::Settings::default();
     let ctx = ConnectionPrincipal {
         principal: shared::auth::Principal {
             user_id: UserId::new(1).unwrap(),
@@ -277,19 +278,72 @@ async fn devicehive() {
         expires_at: shared::auth::now_unix() + 600,
     }
     .to_context();
+    // On a connection that authenticated at the handshake, and on one that authenticated
+    // in-band (its principal is read from the table: one more call).
+    let send = |route: &str,
+                connection: &str,
+                ctx: Option<&serde_json::Value>,
+                frame: serde_json::Value| {
+        devicehive_user_update::handle(
+            &state,
+            &settings,
+            ws_event(route, connection, Some(&frame.to_string()), ctx),
+        )
+    };
+    let reply = |out: serde_json::Value| -> serde_json::Value {
+        serde_json::from_str(out["body"].as_str().unwrap()).unwrap()
+    };
     for (name, user, calls) in [
         ("devicehive data", json!({"data": {"a": 1}}), 1),
         ("devicehive password", json!({"password": "secret-9"}), 1),
         ("devicehive login", json!({"login": "renamed"}), 2),
     ] {
-        let frame = json!({"action": "user/update", "userId": 2, "user": user}).to_string();
-        let out = devicehive_user_update::handle(
-            &state,
-            ws_event("user/update", "c", Some(&frame), Some(&ctx)),
-        )
-        .await;
-        let reply: serde_json::Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
-        assert_eq!(reply["status"], "success", "{name}: {reply}");
+        let frame = json!({"action": "user/update", "userId": 2, "user": user});
+        let answer = reply(send("user/update", "c", Some(&ctx), frame).await);
+        assert_eq!(answer["status"], "success", "{name}: {answer}");
         assert_eq!(counter.take(), calls, "DynamoDB calls for {name}");
     }
+    let cases = [
+        (
+            "devicehive server/info",
+            "server/info",
+            json!({"action": "server/info"}),
+            0,
+        ),
+        (
+            "devicehive authenticate",
+            "authenticate",
+            json!({"action": "authenticate", "token": testkit::token(1, &["admin"])}),
+            1,
+        ),
+        (
+            "devicehive in-band data",
+            "user/update",
+            json!({"action": "user/update", "userId": 2, "user": {"data": {"b": 2}}}),
+            2,
+        ),
+        (
+            "devicehive in-band getCurrent",
+            "user/getCurrent",
+            json!({"action": "user/getCurrent"}),
+            2,
+        ),
+    ];
+    for (name, route, frame, calls) in cases {
+        let answer = reply(send(route, "in-band", None, frame).await);
+        assert_eq!(answer["status"], "success", "{name}: {answer}");
+        assert_eq!(counter.take(), calls, "DynamoDB calls for {name}");
+    }
+    let out = devicehive_user_update::handle(
+        &state,
+        &settings,
+        ws_event("$disconnect", "in-band", None, None),
+    )
+    .await;
+    assert_eq!(out["statusCode"], 200);
+    assert_eq!(
+        counter.take(),
+        1,
+        "DynamoDB calls for devicehive $disconnect"
+    );
 }

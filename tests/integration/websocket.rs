@@ -125,20 +125,16 @@ async fn user_update_round_trips_over_a_websocket() {
 }
 
 #[tokio::test]
-async fn the_handshake_needs_a_valid_token_in_the_query_or_the_header() {
+async fn a_token_at_the_handshake_must_be_valid_in_the_query_or_the_header() {
     let (store, config) = fresh_store().await;
     seed(&store, 1, &[]).await;
     let served = Served::start(USERCTL, &config);
-    for url in [
-        format!("ws://127.0.0.1:{}/ws", served.port),
-        format!("ws://127.0.0.1:{}/ws?token=garbage", served.port),
-    ] {
-        match tokio_tungstenite::connect_async(url).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-                assert_eq!(resp.status(), 401)
-            }
-            other => panic!("handshake without a valid token: {:?}", other.map(|_| ())),
+    let bad = format!("ws://127.0.0.1:{}/ws?token=garbage", served.port);
+    match tokio_tungstenite::connect_async(bad).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 401)
         }
+        other => panic!("handshake with a bad token: {:?}", other.map(|_| ())),
     }
     let mut request = format!("ws://127.0.0.1:{}/ws", served.port)
         .into_client_request()
@@ -156,4 +152,95 @@ async fn the_handshake_needs_a_valid_token_in_the_query_or_the_header() {
     )
     .await;
     assert_eq!(reply["status"], "success", "{reply}");
+}
+
+/// DeviceHive's session as its client runs it: connect bare, `server/info`, `authenticate`
+/// in-band, read and update, disconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_authenticated_in_band() {
+    let (store, config) = fresh_store().await;
+    seed(&store, 1, &[]).await;
+    let served = Served::start(USERCTL, &config);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", served.port))
+            .await
+            .expect("a connection without a token opens");
+
+    let info = ask(
+        &mut socket,
+        &json!({"action": "server/info", "requestId": "i"}),
+    )
+    .await;
+    assert_eq!(info["status"], "success", "{info}");
+    assert_eq!(
+        info["info"]["restServerUrl"],
+        served.url("/api/rest").as_str()
+    );
+    assert!(info["info"]["apiVersion"].is_string() && info["info"]["serverTimestamp"].is_string());
+
+    let refused = ask(
+        &mut socket,
+        &json!({"action": "user/getCurrent", "requestId": 1}),
+    )
+    .await;
+    assert_eq!(
+        refused,
+        json!({"action": "user/getCurrent", "requestId": 1, "status": "error", "code": 401, "error": "Unauthorized"})
+    );
+    let refused = ask(
+        &mut socket,
+        &json!({"action": "authenticate", "requestId": 2, "token": "garbage"}),
+    )
+    .await;
+    assert_eq!(
+        (refused["code"].as_u64(), refused["error"].as_str()),
+        (Some(401), Some("Invalid credentials"))
+    );
+
+    let ok = ask(
+        &mut socket,
+        &json!({"action": "authenticate", "requestId": 3, "token": token(1, &[])}),
+    )
+    .await;
+    assert_eq!(
+        ok,
+        json!({"action": "authenticate", "requestId": 3, "status": "success"})
+    );
+    let bound: Vec<String> = testkit::all_keys(&store)
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with("CONN#"))
+        .collect();
+    assert_eq!(bound.len(), 1, "one connection bound: {bound:?}");
+
+    let current = ask(
+        &mut socket,
+        &json!({"action": "user/getCurrent", "requestId": 4}),
+    )
+    .await;
+    assert_eq!(current["current"]["login"], "user1", "{current}");
+    let updated = ask(
+        &mut socket,
+        &json!({"action": "user/updateCurrent", "requestId": 5, "user": {"data": {"k": "v"}}}),
+    )
+    .await;
+    assert_eq!(updated["status"], "success", "{updated}");
+    let u = store.get(UserId::new(1).unwrap()).await.unwrap().unwrap();
+    assert_eq!(u.data_json(), json!({"k": "v"}));
+
+    // Closing the socket runs `$disconnect`, which forgets the binding.
+    socket.close(None).await.unwrap();
+    let mut forgotten = false;
+    for _ in 0..50 {
+        if testkit::all_keys(&store)
+            .await
+            .iter()
+            .all(|k| !k.starts_with("CONN#"))
+        {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(forgotten, "the connection item outlived its connection");
 }

@@ -362,7 +362,8 @@ async fn floor(name: &str, event: &str, token: &str, app: &AppState) -> Outcome 
 async fn run_once(name: &str, text: &str, mmc: &mmc_profile::Settings, app: &AppState) -> Outcome {
     if name.starts_with("devicehive") {
         let event: Value = serde_json::from_str(text).unwrap();
-        return Outcome::WebSocket(devicehive_user_update::handle(app, event).await);
+        let settings = devicehive_user_update::Settings::default();
+        return Outcome::WebSocket(devicehive_user_update::handle(app, &settings, event).await);
     }
     let req = lambda_http::request::from_str(text).expect("valid event");
     let resp = if name.starts_with("unleash") {

@@ -24,16 +24,30 @@ fn allows_a_valid_token_and_carries_the_principal() {
 }
 
 #[test]
-fn refuses_missing_bad_and_foreign_tokens() {
+fn refuses_bad_and_foreign_tokens() {
     let auth = Authorizer::new(&config()).unwrap();
     let foreign = shared::auth::Signer::hs256(b"another-secret-another-secret-123", None, None)
         .sign(shared::values::UserId::new(1).unwrap(), &[], 60);
     for event in [
-        json!({"type": "REQUEST"}),
         json!({"queryStringParameters": {"token": "garbage"}}),
         json!({"queryStringParameters": {"token": foreign}}),
         json!({"headers": {"authorization": "Basic abc"}}),
     ] {
         assert!(auth.authorize(&event).is_err(), "{event}");
+    }
+}
+
+#[test]
+fn a_connection_without_a_token_opens_anonymous() {
+    let auth = Authorizer::new(&config()).unwrap();
+    let arn = "arn:aws:execute-api:eu-west-1:1:api/prod/$connect";
+    for event in [
+        json!({"type": "REQUEST", "methodArn": arn}),
+        json!({"type": "REQUEST", "methodArn": arn, "queryStringParameters": {"token": ""}}),
+    ] {
+        let policy = auth.authorize(&event).unwrap();
+        assert_eq!(policy["principalId"], "anonymous");
+        assert_eq!(policy["policyDocument"]["Statement"][0]["Effect"], "Allow");
+        assert!(policy.get("context").is_none(), "no principal: {policy}");
     }
 }

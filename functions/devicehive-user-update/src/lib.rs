@@ -1,7 +1,10 @@
-//! DeviceHive's WebSocket messages (`user/update`, and DeviceHive's answer to any other action):
-//! the route handler, and the DeviceHive dialect it speaks.
+//! DeviceHive's user API over both of its transports: the WebSocket API's messages
+//! (`handler`, the `devicehive-user-update` binary) and the REST API (`rest`, the `devicehive-rest`
+//! binary), with one dialect and one set of rules (`users`) between them.
 
 pub mod dialect;
 mod handler;
+pub mod rest;
+mod users;
 
-pub use handler::handle;
+pub use handler::{handle, Settings};

@@ -35,3 +35,7 @@ pub(super) fn code_pk(id: UserId, email_key: &str) -> String {
 pub(super) fn key(pk: String) -> HashMap<String, AttributeValue> {
     HashMap::from([(PK.to_owned(), AttributeValue::S(pk))])
 }
+
+pub(super) fn connection_pk(connection_id: &str) -> String {
+    format!("CONN#{connection_id}")
+}

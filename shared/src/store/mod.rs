@@ -8,12 +8,14 @@
 //! | `USERNAME#<lowercased>` | username lock: `user_id` of its holder                      |
 //! | `UUID#<uuid>`           | uuid lookup: `user_id`                                      |
 //! | `CODE#<id>#<email>`     | 2FA code for that user's change to that email (`expires_at` is the TTL) |
+//! | `CONN#<connection id>`  | a DeviceHive connection authenticated in-band: `user_id`, `roles`, `token_exp` (TTL) |
 //!
 //! Uniqueness is only ever decided by conditional writes: a lock is put with
 //! `attribute_not_exists(pk)` in the same transaction that moves the user to it.
 
 mod client;
 mod code;
+mod connection;
 mod expression;
 mod item;
 mod keys;

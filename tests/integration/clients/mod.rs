@@ -1,4 +1,5 @@
 //! The originals' own clients, unchanged, through `userctl serve`: the payloads MMC's profile page
-//! sends.
+//! sends, and DeviceHive's published Python client over both of its transports.
 
+mod devicehive;
 mod mmc;

@@ -1,6 +1,6 @@
 //! The WebSocket route handler in-process, with API Gateway's events, against the moto server.
 
-use devicehive_user_update::handle;
+use devicehive_user_update::{handle, Settings};
 use serde_json::{json, Value};
 use shared::apigw::websocket::ws_event;
 use shared::auth::{now_unix, Principal};
@@ -29,7 +29,12 @@ async fn send_raw(
     route: &str,
     frame: &str,
 ) -> Value {
-    let out = handle(state, ws_event(route, "conn-1", Some(frame), ctx)).await;
+    let out = handle(
+        state,
+        &Settings::default(),
+        ws_event(route, "conn-1", Some(frame), ctx),
+    )
+    .await;
     assert_eq!(out["statusCode"], 200, "{out}");
     let body = out["body"]
         .as_str()
@@ -230,7 +235,12 @@ async fn bad_messages_and_missing_auth_get_error_messages() {
         (Some("user/delete"), Some(3))
     );
     assert_eq!(stored(&state, 1).await.version, 1);
-    let connect = handle(&state, ws_event("$connect", "c", None, Some(&me))).await;
+    let connect = handle(
+        &state,
+        &Settings::default(),
+        ws_event("$connect", "c", None, Some(&me)),
+    )
+    .await;
     assert_eq!(connect["statusCode"], 200);
 }
 
@@ -246,4 +256,188 @@ async fn a_store_outage_is_503() {
     )
     .await;
     assert_error(&reply, 503, "Service temporarily unavailable");
+}
+
+#[tokio::test]
+async fn an_in_band_binding_is_in_the_table_for_every_instance() {
+    let (first, config) = fresh_state().await;
+    seed(&first.store, 1, &[]).await;
+    seed(&first.store, 2, &[]).await;
+    // Another Lambda instance: its own client and state, the same table.
+    let second = shared::AppState::from_config(&config).await.unwrap();
+    let frame = |m: Value| m.to_string();
+    let unbound = send_raw(
+        &second,
+        None,
+        "user/getCurrent",
+        &frame(json!({"action": "user/getCurrent", "requestId": 1})),
+    )
+    .await;
+    assert_error(&unbound, 401, "Unauthorized");
+
+    let token = testkit::token(2, &[]);
+    let reply = send_raw(
+        &first,
+        None,
+        "authenticate",
+        &frame(json!({"action": "authenticate", "requestId": 2, "token": token})),
+    )
+    .await;
+    assert_eq!(
+        reply,
+        json!({"action": "authenticate", "requestId": 2, "status": "success"})
+    );
+    let item_keys = testkit::all_keys(&first.store).await;
+    assert!(
+        item_keys.contains(&"CONN#conn-1".to_owned()),
+        "{item_keys:?}"
+    );
+
+    let reply = send_raw(
+        &second,
+        None,
+        "user/updateCurrent",
+        &frame(json!({"action": "user/updateCurrent", "requestId": 3, "user": {"data": {"k": 1}}})),
+    )
+    .await;
+    assert_eq!(reply["status"], "success", "{reply}");
+    assert_eq!(stored(&second, 2).await.data_json(), json!({"k": 1}));
+
+    // `$disconnect` forgets the connection: the next message is unauthenticated again.
+    let out = handle(
+        &second,
+        &Settings::default(),
+        ws_event("$disconnect", "conn-1", None, None),
+    )
+    .await;
+    assert_eq!(out["statusCode"], 200);
+    assert!(!testkit::all_keys(&first.store)
+        .await
+        .contains(&"CONN#conn-1".to_owned()));
+    let reply = send_raw(
+        &first,
+        None,
+        "user/getCurrent",
+        &frame(json!({"action": "user/getCurrent", "requestId": 4})),
+    )
+    .await;
+    assert_error(&reply, 401, "Unauthorized");
+}
+
+#[tokio::test]
+async fn authenticate_refuses_bad_tokens_and_keeps_the_connection_as_it_was() {
+    let (state, _) = fresh_state().await;
+    seed(&state.store, 1, &[]).await;
+    let authenticate = |token: Value| {
+        json!({"action": "authenticate", "requestId": "a", "token": token}).to_string()
+    };
+    let expired = shared::auth::Signer::hs256(testkit::SECRET.as_bytes(), None, None).sign(
+        UserId::new(1).unwrap(),
+        &[],
+        -3600,
+    );
+    for (token, error) in [
+        (json!(null), "Unauthorized"),
+        (json!(""), "Unauthorized"),
+        (json!("not.a.jwt"), "Invalid credentials"),
+        (json!(expired), "Token expired"),
+    ] {
+        let reply = send_raw(&state, None, "authenticate", &authenticate(token)).await;
+        assert_error(&reply, 401, error);
+        assert_eq!(
+            (reply["action"].as_str(), reply["requestId"].as_str()),
+            (Some("authenticate"), Some("a"))
+        );
+    }
+    assert!(testkit::all_keys(&state.store)
+        .await
+        .iter()
+        .all(|k| !k.starts_with("CONN#")));
+    let reply = send(
+        &state,
+        None,
+        &json!({"action": "user/update", "userId": 1, "user": {}}),
+    )
+    .await;
+    assert_error(&reply, 401, "Unauthorized");
+}
+
+#[tokio::test]
+async fn reads_and_updates_follow_devicehive() {
+    let (state, _) = fresh_state().await;
+    seed(&state.store, 1, &["admin"]).await;
+    seed(&state.store, 2, &[]).await;
+    let admin = context(1, &["admin"]);
+    let client = context(2, &[]);
+    // `user/get` answers DeviceHive's user; `userId` may be a numeric string, as gson reads it.
+    let reply = send_raw(
+        &state,
+        Some(&admin),
+        "user/get",
+        &json!({"action": "user/get", "requestId": 1, "userId": "2"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        reply,
+        json!({"action": "user/get", "requestId": 1, "status": "success", "user": {
+            "id": 2, "login": "user2", "role": 1, "status": 0, "lastLogin": null, "data": null,
+            "introReviewed": false, "allDeviceTypesAvailable": true}})
+    );
+    let reply = send_raw(
+        &state,
+        Some(&client),
+        "user/get",
+        &json!({"action": "user/get", "requestId": 1, "userId": 1}).to_string(),
+    )
+    .await;
+    assert_error(&reply, 403, "Access is denied");
+    let reply = send_raw(
+        &state,
+        Some(&client),
+        "user/getCurrent",
+        &json!({"action": "user/getCurrent"}).to_string(),
+    )
+    .await;
+    assert_eq!(reply["current"]["id"], 2, "{reply}");
+    assert_eq!(reply["requestId"], Value::Null);
+
+    // `data: null` clears; `password: ""` keeps the password; a numeric string id is an id.
+    let reply = send(
+        &state,
+        Some(&admin),
+        &json!({"action": "user/update", "userId": "2", "user": {"data": {"a": 1}}}),
+    )
+    .await;
+    assert_eq!(reply["status"], "success", "{reply}");
+    assert_eq!(stored(&state, 2).await.data_json(), json!({"a": 1}));
+    let reply = send_raw(
+        &state,
+        Some(&client),
+        "user/updateCurrent",
+        &json!({"action": "user/updateCurrent", "requestId": 5,
+                "user": {"data": null, "password": "", "introReviewed": true}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(
+        reply,
+        json!({"action": "user/updateCurrent", "requestId": 5, "status": "success"})
+    );
+    let u = stored(&state, 2).await;
+    assert_eq!(u.data, None);
+    assert_eq!(u.intro_reviewed, Some(true));
+    assert!(shared::password::verify_blocking(
+        u.password_hash.as_ref().unwrap(),
+        testkit::PASSWORD
+    ));
+    // `user/updateCurrent` keeps `user/update`'s rules for a client.
+    let reply = send_raw(
+        &state,
+        Some(&client),
+        "user/updateCurrent",
+        &json!({"action": "user/updateCurrent", "requestId": 6, "user": {"role": 0}}).to_string(),
+    )
+    .await;
+    assert_error(&reply, 403, "Admin permissions required for this action");
+    assert!(!stored(&state, 2).await.is_admin());
 }

@@ -49,6 +49,18 @@ pub fn endpoints() -> Vec<Endpoint> {
             call: |s, r| Box::pin(aaa_user_profile::handle(&s.app, r)),
         });
     }
+    for route in devicehive_user_update::rest::ROUTES {
+        all.push(Endpoint {
+            route: *route,
+            call: |s, r| {
+                Box::pin(devicehive_user_update::rest::handle(
+                    &s.app,
+                    &s.devicehive,
+                    r,
+                ))
+            },
+        });
+    }
     all
 }
 

@@ -24,7 +24,14 @@ pub fn route_keys() -> Vec<String> {
 
 pub async fn serve(port: u16) -> Result<(), String> {
     shared::telemetry::init();
-    let state: &'static State = Box::leak(Box::new(State::from_env().await?));
+    let mut state = State::from_env().await?;
+    // DeviceHive's `server/info` and `GET info` name this server unless configured otherwise.
+    let urls = &mut state.devicehive;
+    urls.rest_url
+        .get_or_insert_with(|| format!("http://127.0.0.1:{port}/api/rest"));
+    urls.websocket_url
+        .get_or_insert_with(|| format!("ws://127.0.0.1:{port}{}", websocket::PATH));
+    let state: &'static State = Box::leak(Box::new(state));
     let endpoints: &'static [Endpoint] = Box::leak(http::endpoints().into_boxed_slice());
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -36,7 +43,7 @@ pub async fn serve(port: u16) -> Result<(), String> {
         println!("  {}", e.route_key());
     }
     println!(
-        "  WebSocket ws://{addr}{}?token=<JWT>  (DeviceHive user/update)",
+        "  WebSocket ws://{addr}{}  (DeviceHive: authenticate, server/info, user/get, user/getCurrent, user/update, user/updateCurrent)",
         websocket::PATH
     );
     loop {
@@ -51,7 +58,7 @@ pub async fn serve(port: u16) -> Result<(), String> {
             let service = service_fn(
                 move |req: hyper::Request<hyper::body::Incoming>| async move {
                     let response = if req.uri().path() == websocket::PATH && req.method() == "GET" {
-                        websocket::accept(&state.app, &state.authorizer, req).await
+                        websocket::accept(state, req).await
                     } else {
                         http::dispatch(state, endpoints, req).await
                     };

@@ -8,11 +8,15 @@ pub struct State {
     pub mmc: mmc_profile::Settings,
     /// The DeviceHive `$connect` authorizer.
     pub authorizer: devicehive_authorizer::Authorizer,
+    /// DeviceHive's own configuration (where its two APIs are).
+    pub devicehive: devicehive_user_update::Settings,
 }
 
 impl State {
+    /// Built from the environment, as each function's cold start does.
     pub async fn from_env() -> Result<Self, String> {
         Ok(Self {
+            devicehive: devicehive_user_update::Settings::from_env().map_err(|e| e.to_string())?,
             app: AppState::from_env().await.map_err(|e| e.to_string())?,
             mmc: mmc_profile::Settings::from_env().map_err(|e| e.to_string())?,
             authorizer: devicehive_authorizer::Authorizer::from_env()

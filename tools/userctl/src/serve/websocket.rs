@@ -10,13 +10,13 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use shared::apigw::websocket::{select_route, ws_event};
-use shared::AppState;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::reply::plain;
+use super::state::State;
 
 /// Where the DeviceHive WebSocket API is served.
 pub const PATH: &str = "/ws";
@@ -24,10 +24,10 @@ pub const PATH: &str = "/ws";
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
 pub async fn accept(
-    app: &'static AppState,
-    authorizer: &'static devicehive_authorizer::Authorizer,
+    state: &'static State,
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
+    let (app, settings) = (&state.app, &state.devicehive);
     let Some(key) = req
         .headers()
         .get("sec-websocket-key")
@@ -61,13 +61,14 @@ pub async fn accept(
         "queryStringParameters": query,
         "requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": connection_id}
     });
-    let context = match authorizer.authorize(&authorizer_event) {
+    let context = match state.authorizer.authorize(&authorizer_event) {
         Ok(policy) => policy["context"].clone(),
         // API Gateway's answer when the authorizer says "Unauthorized".
         Err(_) => return plain(401, r#"{"message":"Unauthorized"}"#),
     };
     let connected = devicehive_user_update::handle(
         app,
+        settings,
         ws_event("$connect", &connection_id, None, Some(&context)),
     )
     .await;
@@ -91,12 +92,14 @@ pub async fn accept(
                 Message::Text(t) => t.to_string(),
                 // Not JSON text: API Gateway routes it to $default.
                 Message::Binary(_) => String::new(),
-                Message::Close(_) => break,
+                // Pings and a close are answered by the next read (tungstenite queues the pong or
+                // the close reply and flushes it there); DeviceHive's client waits for both.
                 _ => continue,
             };
             let route = select_route(&frame, devicehive_user_update::dialect::ROUTE_KEYS);
             let out = devicehive_user_update::handle(
                 app,
+                settings,
                 ws_event(route, &connection_id, Some(&frame), Some(&context)),
             )
             .await;
@@ -108,6 +111,7 @@ pub async fn accept(
         }
         devicehive_user_update::handle(
             app,
+            settings,
             ws_event("$disconnect", &connection_id, None, Some(&context)),
         )
         .await;
