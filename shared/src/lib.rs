@@ -11,6 +11,7 @@ pub mod error;
 pub mod password;
 pub mod patch;
 pub mod runtime;
+pub mod stamp;
 pub mod store;
 pub mod table;
 pub mod telemetry;

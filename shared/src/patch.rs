@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::user::{Preference, Property};
+use crate::user::{Preference, Property, User};
 use crate::values::{AbsoluteUrl, Email, JsonObject, PasswordHash, Role, Status, Text, Username};
 
 /// How a change touches `roles`. One operation per request: DynamoDB refuses two on one path.
@@ -68,6 +68,10 @@ pub struct UserPatch {
     pub newm: NewmPatch,
     /// Set with a password change: the failure counter starts again.
     pub reset_password_failures: bool,
+    /// With a password change that asked for the current password: the hash it replaces, kept
+    /// for a while so that the same change sent again is recognised as done (see
+    /// `User::superseded_hash`).
+    pub superseded_hash: Option<PasswordHash>,
     /// A 2FA code that must be consumed in the same write (NEWM email change).
     pub email_code: Option<String>,
 }
@@ -90,6 +94,28 @@ pub struct NewmPatch {
 }
 
 impl UserPatch {
+    /// This patch without an email or username `current` already holds as written (with its
+    /// 2FA code): setting a value to itself changes nothing, whether it was never different or
+    /// this very request already set it.
+    pub fn without_unchanged_unique(mut self, current: &User) -> Self {
+        if self
+            .email
+            .as_ref()
+            .is_some_and(|e| e.as_str() == current.email)
+        {
+            self.email = None;
+            self.email_code = None;
+        }
+        if self
+            .username
+            .as_ref()
+            .is_some_and(|u| u.as_str() == current.username)
+        {
+            self.username = None;
+        }
+        self
+    }
+
     /// Whether the change moves a uniqueness lock, and so needs a read and a transaction.
     pub fn touches_unique(&self) -> bool {
         self.username.is_some() || self.email.is_some()

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::stamp::Stamp;
 use crate::values::{
     Email, JsonObject, PasswordHash, Role, Status, Text, UserId, Username, ADMIN_ROLE,
 };
@@ -75,12 +76,28 @@ pub struct User {
     /// Consecutive wrong current-password attempts and when the last one happened (unix seconds).
     pub password_failures: u32,
     pub password_failed_at: Option<i64>,
+    /// The hash the last verified password change replaced, and when (unix seconds): a request
+    /// sent again after it landed names the old password as current and the stored one as new.
+    pub superseded_hash: Option<PasswordHash>,
+    pub password_changed_at: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
     pub version: i64,
+    /// The request that wrote this version (`Stamp::request_id`).
+    pub last_request: Option<String>,
 }
 
 impl User {
+    /// Whether this version was written by `stamp`'s request.
+    pub fn written_by(&self, stamp: &Stamp) -> bool {
+        self.last_request.as_deref() == Some(stamp.request_id.as_str())
+    }
+
+    /// Whether `stamp`'s request wrote over `version`: after an ambiguous failure, "it landed".
+    pub fn applied_since(&self, stamp: &Stamp, version: i64) -> bool {
+        self.written_by(stamp) && self.version > version
+    }
+
     pub fn is_admin(&self) -> bool {
         self.roles.contains(ADMIN_ROLE)
     }

@@ -176,7 +176,7 @@ async fn code_prints_a_six_digit_code_bound_to_user_and_email() {
         ..Default::default()
     };
     store
-        .update(UserId::new(2).unwrap(), &patch, &[])
+        .update(UserId::new(2).unwrap(), &patch, &[], &testkit::stamp())
         .await
         .unwrap();
     let (ok, _, err) = userctl(

@@ -248,7 +248,8 @@ fn template_websocket_routes_equal_the_devicehive_actions() {
                 r["Type"] == "AWS::ApiGatewayV2::RouteResponse"
                     && refers_to_route(&r["Properties"]["RouteId"])
             });
-            if has_response && resource["Properties"]["RouteResponseSelectionExpression"].is_string()
+            if has_response
+                && resource["Properties"]["RouteResponseSelectionExpression"].is_string()
             {
                 two_way.insert(key);
             }

@@ -49,7 +49,12 @@ async fn thirty_two_racers_for_one_email_exactly_one_wins_and_no_orphan_lock() {
             (
                 n,
                 store
-                    .update(id(n), &email_patch("Taken@Example.com"), &[])
+                    .update(
+                        id(n),
+                        &email_patch("Taken@Example.com"),
+                        &[],
+                        &testkit::stamp(),
+                    )
                     .await,
             )
         }));
@@ -99,7 +104,12 @@ async fn an_email_change_moves_the_lock_and_frees_the_old_address() {
     seed(&store, 2, &[]).await;
 
     let moved = store
-        .update(id(1), &email_patch("new@example.com"), &[])
+        .update(
+            id(1),
+            &email_patch("new@example.com"),
+            &[],
+            &testkit::stamp(),
+        )
         .await
         .unwrap();
     assert_eq!(moved.email, "new@example.com");
@@ -107,7 +117,12 @@ async fn an_email_change_moves_the_lock_and_frees_the_old_address() {
 
     // The old address is free for someone else, the new one is not.
     let taken = store
-        .update(id(2), &email_patch("NEW@example.com"), &[])
+        .update(
+            id(2),
+            &email_patch("NEW@example.com"),
+            &[],
+            &testkit::stamp(),
+        )
         .await;
     assert!(matches!(
         taken,
@@ -117,7 +132,12 @@ async fn an_email_change_moves_the_lock_and_frees_the_old_address() {
         })
     ));
     store
-        .update(id(2), &email_patch("user1@example.com"), &[])
+        .update(
+            id(2),
+            &email_patch("user1@example.com"),
+            &[],
+            &testkit::stamp(),
+        )
         .await
         .unwrap();
 
@@ -136,7 +156,12 @@ async fn an_email_change_moves_the_lock_and_frees_the_old_address() {
 
     // A change of case only keeps the lock and is no conflict with oneself.
     let recased = store
-        .update(id(1), &email_patch("New@Example.com"), &[])
+        .update(
+            id(1),
+            &email_patch("New@Example.com"),
+            &[],
+            &testkit::stamp(),
+        )
         .await
         .unwrap();
     assert_eq!(recased.email, "New@Example.com");
@@ -156,13 +181,18 @@ async fn a_username_change_is_unique_and_moves_its_lock() {
         ..Default::default()
     };
     assert!(matches!(
-        store.update(id(1), &patch("USER2"), &[]).await,
+        store
+            .update(id(1), &patch("USER2"), &[], &testkit::stamp())
+            .await,
         Err(Error::Conflict {
             field: UniqueField::Username,
             ..
         })
     ));
-    store.update(id(1), &patch("alice"), &[]).await.unwrap();
+    store
+        .update(id(1), &patch("alice"), &[], &testkit::stamp())
+        .await
+        .unwrap();
     assert_eq!(store.id_by_username("Alice").await.unwrap(), Some(id(1)));
     assert_eq!(store.id_by_username("user1").await.unwrap(), None);
 }
@@ -217,7 +247,7 @@ async fn concurrent_updates_of_different_fields_all_survive() {
         .into_iter()
         .map(|p| {
             let store = store.clone();
-            tokio::spawn(async move { store.update(id(1), &p, &[]).await })
+            tokio::spawn(async move { store.update(id(1), &p, &[], &testkit::stamp()).await })
         })
         .collect();
     for t in tasks {
@@ -250,19 +280,34 @@ async fn a_two_factor_code_works_once_and_only_for_its_email() {
     let wrong = if code == "000000" { "000001" } else { "000000" };
     assert!(matches!(
         store
-            .update(id(1), &with_code("fresh@example.com", wrong), &[])
+            .update(
+                id(1),
+                &with_code("fresh@example.com", wrong),
+                &[],
+                &testkit::stamp()
+            )
             .await,
         Err(Error::CodeRejected)
     ));
     // Bound to its email: the right code for another address fails.
     assert!(matches!(
         store
-            .update(id(1), &with_code("other@example.com", &code), &[])
+            .update(
+                id(1),
+                &with_code("other@example.com", &code),
+                &[],
+                &testkit::stamp()
+            )
             .await,
         Err(Error::CodeRejected)
     ));
     let user = store
-        .update(id(1), &with_code("fresh@example.com", &code), &[])
+        .update(
+            id(1),
+            &with_code("fresh@example.com", &code),
+            &[],
+            &testkit::stamp(),
+        )
         .await
         .unwrap();
     assert_eq!(user.email, "fresh@example.com");
@@ -271,9 +316,37 @@ async fn a_two_factor_code_works_once_and_only_for_its_email() {
         .await
         .iter()
         .any(|k| k.starts_with("CODE#")));
+    // The same change sent again asks for what already is: nothing to write, nothing to check.
+    let again = store
+        .update(
+            id(1),
+            &with_code("fresh@example.com", &code),
+            &[],
+            &testkit::stamp(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.version, user.version, "nothing written");
+    // Moving back to it later needs a new code: the used one is refused.
+    let away = Email::parse("away@example.com").unwrap();
+    let away_code = store.issue_code(id(1), &away).await.unwrap();
+    store
+        .update(
+            id(1),
+            &with_code("away@example.com", &away_code),
+            &[],
+            &testkit::stamp(),
+        )
+        .await
+        .unwrap();
     assert!(matches!(
         store
-            .update(id(1), &with_code("fresh@example.com", &code), &[])
+            .update(
+                id(1),
+                &with_code("fresh@example.com", &code),
+                &[],
+                &testkit::stamp()
+            )
             .await,
         Err(Error::CodeRejected)
     ));
@@ -305,7 +378,7 @@ async fn an_expired_code_is_rejected_even_before_ttl_deletes_it() {
         ..Default::default()
     };
     assert!(matches!(
-        store.update(id(1), &patch, &[]).await,
+        store.update(id(1), &patch, &[], &testkit::stamp()).await,
         Err(Error::CodeRejected)
     ));
     assert_eq!(
@@ -328,12 +401,16 @@ async fn a_code_dies_after_five_wrong_guesses() {
     };
     for _ in 0..5 {
         assert!(matches!(
-            store.update(id(1), &patch(wrong), &[]).await,
+            store
+                .update(id(1), &patch(wrong), &[], &testkit::stamp())
+                .await,
             Err(Error::CodeRejected)
         ));
     }
     assert!(matches!(
-        store.update(id(1), &patch(&code), &[]).await,
+        store
+            .update(id(1), &patch(&code), &[], &testkit::stamp())
+            .await,
         Err(Error::CodeRejected)
     ));
 }
@@ -353,7 +430,10 @@ async fn a_cancelled_transaction_leaves_nothing_half_written() {
         name: Some(Text::parse("name", "Should Not Stick").unwrap()),
         ..Default::default()
     };
-    let err = store.update(id(1), &patch, &[]).await.unwrap_err();
+    let err = store
+        .update(id(1), &patch, &[], &testkit::stamp())
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -386,18 +466,28 @@ async fn blind_updates_need_the_user_and_its_expectations() {
         ..Default::default()
     };
     assert!(matches!(
-        store.update(id(99), &name, &[]).await,
+        store.update(id(99), &name, &[], &testkit::stamp()).await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
         store
-            .update(id(1), &name, &[Expect::Uuid(uuid_other())])
+            .update(
+                id(1),
+                &name,
+                &[Expect::Uuid(uuid_other())],
+                &testkit::stamp()
+            )
             .await,
         Err(Error::PreconditionFailed)
     ));
     assert_eq!(store.get(id(1)).await.unwrap().unwrap().name, None);
     let ok = store
-        .update(id(1), &name, &[Expect::Uuid(user.uuid.clone())])
+        .update(
+            id(1),
+            &name,
+            &[Expect::Uuid(user.uuid.clone())],
+            &testkit::stamp(),
+        )
         .await
         .unwrap();
     assert_eq!(ok.name.as_deref(), Some("X"));
@@ -415,18 +505,28 @@ async fn apply_writes_like_update_without_reading_the_user_back() {
         ..Default::default()
     };
     assert!(matches!(
-        store.apply(id(99), &name, &[]).await,
+        store.apply(id(99), &name, &[], &testkit::stamp()).await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
         store
-            .apply(id(1), &name, &[Expect::Uuid(uuid_other())])
+            .apply(
+                id(1),
+                &name,
+                &[Expect::Uuid(uuid_other())],
+                &testkit::stamp()
+            )
             .await,
         Err(Error::PreconditionFailed)
     ));
     assert_eq!(store.get(id(1)).await.unwrap().unwrap().name, None);
     counted
-        .apply(id(1), &name, &[Expect::Uuid(user.uuid.clone())])
+        .apply(
+            id(1),
+            &name,
+            &[Expect::Uuid(user.uuid.clone())],
+            &testkit::stamp(),
+        )
         .await
         .unwrap();
     assert_eq!(counter.take(), 1, "a plain change is one UpdateItem");
@@ -435,7 +535,12 @@ async fn apply_writes_like_update_without_reading_the_user_back() {
     assert!(stored.version > user.version);
     // A unique value still moves through the read and the transaction.
     store
-        .apply(id(1), &email_patch("moved@example.com"), &[])
+        .apply(
+            id(1),
+            &email_patch("moved@example.com"),
+            &[],
+            &testkit::stamp(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -459,7 +564,7 @@ async fn create_names_the_duplicate_and_writes_nothing() {
     let before = all_keys(&store).await;
     let mut dup = testkit::new_user(2, &[]);
     dup.email = Email::parse("USER1@example.com").unwrap();
-    match store.create(&dup).await {
+    match store.create(&dup, &testkit::stamp()).await {
         Err(Error::Conflict {
             field: UniqueField::Email,
             value,
@@ -469,14 +574,14 @@ async fn create_names_the_duplicate_and_writes_nothing() {
     let mut dup = testkit::new_user(2, &[]);
     dup.username = Username::parse("User1").unwrap();
     assert!(matches!(
-        store.create(&dup).await,
+        store.create(&dup, &testkit::stamp()).await,
         Err(Error::Conflict {
             field: UniqueField::Username,
             ..
         })
     ));
     assert_eq!(all_keys(&store).await, before);
-    store.delete(id(1)).await.unwrap();
+    store.delete(id(1), &testkit::stamp()).await.unwrap();
     assert!(
         all_keys(&store).await.is_empty(),
         "delete removes the user and its locks"
@@ -513,7 +618,7 @@ async fn an_oversized_item_is_refused_as_too_large() {
             .collect(),
         ..Default::default()
     };
-    match store.update(id(1), &patch, &[]).await {
+    match store.update(id(1), &patch, &[], &testkit::stamp()).await {
         Err(Error::TooLarge(_)) => {}
         other => panic!("{other:?}"),
     }
@@ -536,7 +641,12 @@ async fn the_same_email_change_sent_twice_at_once_succeeds_twice() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .update(id(1), &email_patch("mine@example.com"), &[])
+                    .update(
+                        id(1),
+                        &email_patch("mine@example.com"),
+                        &[],
+                        &testkit::stamp(),
+                    )
                     .await
             })
         })

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use shared::config::{Config, JwtConfig, JwtKey};
 use shared::password::hash_blocking;
+use shared::stamp::Stamp;
 use shared::store::Store;
 use shared::table::TableDef;
 pub use shared::testing::{json_of, request};
@@ -184,7 +185,15 @@ pub fn new_user(id: i64, roles: &[&str]) -> NewUser {
 }
 
 pub async fn seed(store: &Store, id: i64, roles: &[&str]) -> User {
-    store.create(&new_user(id, roles)).await.expect("seed user")
+    store
+        .create(&new_user(id, roles), &stamp())
+        .await
+        .expect("seed user")
+}
+
+/// A stamp for a write the test makes itself: no actor, a fresh request id.
+pub fn stamp() -> Stamp {
+    Stamp::new(None, "test", uuid::Uuid::new_v4().to_string())
 }
 
 pub fn token(id: i64, roles: &[&str]) -> String {

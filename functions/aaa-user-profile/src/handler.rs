@@ -5,8 +5,9 @@
 //! role (403), body (400), then the store (403 for a refused field, 404, 409, 503).
 
 use lambda_http::{Body, Request, Response};
-use shared::apigw::http::{body_bytes, parse_json, path_param, Route};
+use shared::apigw::http::{body_bytes, gateway_request_id, parse_json, path_param, Route};
 use shared::patch::UserPatch;
+use shared::stamp::{api, Stamp};
 use shared::user::User;
 use shared::values::UserId;
 use shared::{AppState, Error, Result};
@@ -46,7 +47,8 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         Ok(u) => u,
         Err(e) => return render(&e),
     };
-    match apply(state, id, admin, update).await {
+    let stamp = Stamp::new(Some(principal.user_id), api::AAA, gateway_request_id(&req));
+    match apply(state, id, admin, update, &stamp).await {
         Ok(user) => {
             tracing::info!(
                 user_id = id.get(),
@@ -77,6 +79,7 @@ async fn apply(
     id: UserId,
     admin: bool,
     mut update: UpdateUserProfile,
+    stamp: &Stamp,
 ) -> Result<User> {
     if update.is_empty() {
         // Nothing to write: answer with the user as it is.
@@ -92,11 +95,11 @@ async fn apply(
     if !needs_read {
         // Nothing depends on the stored user: one conditional UpdateItem (or the store's
         // transaction when the email lock moves).
-        return state.store.update(id, &base, &[]).await;
+        return state.store.update(id, &base, &[], stamp).await;
     }
     state
         .store
-        .update_after_read(id, |current| decide(current, &base, &update, admin))
+        .update_after_read(id, stamp, |current| decide(current, &base, &update, admin))
         .await
 }
 

@@ -12,6 +12,7 @@ use shared::apigw::websocket::{ws_response, WsEvent};
 use shared::auth::Principal;
 use shared::authorizer_context::ConnectionPrincipal;
 use shared::config::ConfigError;
+use shared::stamp::{api, Stamp};
 use shared::{AppState, Error};
 
 use crate::dialect::{
@@ -168,6 +169,11 @@ async fn user_action(
     msg: &Map<String, Value>,
 ) -> Result<Option<(&'static str, Value)>, Refusal> {
     let caller = caller(app, event).await?;
+    let stamp = Stamp::new(
+        Some(caller.user_id),
+        api::DEVICEHIVE,
+        event.request_context.request_id.clone().unwrap_or_default(),
+    );
     match route {
         USER_GET => {
             let target = Target::parse(msg.get("userId"))?.resolve(caller.user_id);
@@ -182,12 +188,19 @@ async fn user_action(
         USER_UPDATE => {
             let user = user_object(msg)?;
             let target = Target::parse(msg.get("userId"))?.resolve(caller.user_id);
-            users::update(app, &caller, target, UserUpdate::parse(user)?).await?;
+            users::update(app, &caller, target, UserUpdate::parse(user)?, &stamp).await?;
             Ok(None)
         }
         _ => {
             let user = user_object(msg)?;
-            users::update(app, &caller, caller.user_id, UserUpdate::parse(user)?).await?;
+            users::update(
+                app,
+                &caller,
+                caller.user_id,
+                UserUpdate::parse(user)?,
+                &stamp,
+            )
+            .await?;
             Ok(None)
         }
     }

@@ -5,8 +5,11 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::apigw::http::{body_bytes, empty_response, json_response, path_param, Route};
+use shared::apigw::http::{
+    body_bytes, empty_response, gateway_request_id, json_response, path_param, Route,
+};
 use shared::auth::{AuthError, Principal};
+use shared::stamp::{api, Stamp};
 use shared::values::UserId;
 use shared::AppState;
 
@@ -97,7 +100,12 @@ async fn user_route(app: &AppState, route: &str, req: &Request) -> Result<Respon
     // DeviceHive reads the body whatever its Content-Type (its own client sends none); an empty
     // body changes nothing.
     let body = read_body(body_bytes(req))?;
-    users::update(app, &caller, target, UserUpdate::parse(&body)?).await?;
+    let stamp = Stamp::new(
+        Some(caller.user_id),
+        api::DEVICEHIVE,
+        gateway_request_id(req),
+    );
+    users::update(app, &caller, target, UserUpdate::parse(&body)?, &stamp).await?;
     Ok(empty_response(204))
 }
 

@@ -3,6 +3,7 @@
 
 use shared::auth::Principal;
 use shared::error::Error;
+use shared::stamp::Stamp;
 use shared::user::User;
 use shared::values::UserId;
 use shared::AppState;
@@ -31,6 +32,7 @@ pub async fn update(
     caller: &Principal,
     target: UserId,
     update: UserUpdate,
+    stamp: &Stamp,
 ) -> Result<(), Refusal> {
     if !caller.is_admin() && (target != caller.user_id || !update.admin_fields.is_empty()) {
         return Err(refusal_for(
@@ -54,7 +56,7 @@ pub async fn update(
             .await
             .and_then(|u| u.map(drop).ok_or(Error::NotFound))
     } else {
-        app.store.apply(target, &patch, &[]).await
+        app.store.apply(target, &patch, &[], stamp).await
     };
     result.map_err(|e| refusal_for(&e, Some(target)))?;
     tracing::info!(

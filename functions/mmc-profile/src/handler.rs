@@ -2,10 +2,11 @@
 //! profile (password; its roles only by repeating them), an administrator edits anyone's.
 
 use lambda_http::{Body, Request, Response};
-use shared::apigw::http::{body_bytes, json_response, path_param, Route};
+use shared::apigw::http::{body_bytes, gateway_request_id, json_response, path_param, Route};
 use shared::auth::Principal;
 use shared::config::{env_flag, ConfigError};
 use shared::patch::{RolesChange, UserPatch};
+use shared::stamp::{api, Stamp};
 use shared::store::Expect;
 use shared::user::User;
 use shared::{AppState, Error};
@@ -46,10 +47,11 @@ pub async fn handle(app: &AppState, settings: &Settings, req: Request) -> Respon
             Ok(u) => u,
             Err(e) => return render(&e),
         };
+    let stamp = Stamp::new(Some(principal.user_id), api::MMC, gateway_request_id(&req));
     let result = if principal.is_admin() {
-        update_as_admin(app, &path_username, update).await
+        update_as_admin(app, &path_username, update, &stamp).await
     } else {
-        update_self(app, &principal, &path_username, update).await
+        update_self(app, &principal, &path_username, update, &stamp).await
     };
     match result {
         Ok(user) => {
@@ -79,6 +81,7 @@ async fn update_as_admin(
     app: &AppState,
     path_username: &str,
     mut update: ProfileUpdate,
+    stamp: &Stamp,
 ) -> Result<User, Error> {
     let id = app
         .store
@@ -95,7 +98,12 @@ async fn update_as_admin(
         };
     }
     app.store
-        .update(id, &patch, &[Expect::Username(path_username.to_owned())])
+        .update(
+            id,
+            &patch,
+            &[Expect::Username(path_username.to_owned())],
+            stamp,
+        )
         .await
 }
 
@@ -105,6 +113,7 @@ async fn update_self(
     principal: &Principal,
     path_username: &str,
     mut update: ProfileUpdate,
+    stamp: &Stamp,
 ) -> Result<User, Error> {
     let id = principal.user_id;
     let sent_roles: Option<std::collections::BTreeSet<String>> = update
@@ -125,13 +134,18 @@ async fn update_self(
         // One conditional write, no read: the caller's own item, on condition it is the one named.
         (None, false) => {
             app.store
-                .update(id, &patch, &[Expect::Username(path_username.to_owned())])
+                .update(
+                    id,
+                    &patch,
+                    &[Expect::Username(path_username.to_owned())],
+                    stamp,
+                )
                 .await
         }
         // Roles sent with a password: read to compare them, then write the password only.
         (Some(roles), false) => {
             app.store
-                .update_after_read(id, |current: &User| {
+                .update_after_read(id, stamp, |current: &User| {
                     if current.username != path_username {
                         Err(Error::PreconditionFailed)
                     } else if *roles != current.roles {

@@ -2,9 +2,12 @@
 //! an email change needs a 2FA code, a password change the current password.
 
 use lambda_http::{Body, Request, Response};
-use shared::apigw::http::{body_bytes, empty_response, parse_json, path_param, Route};
+use shared::apigw::http::{
+    body_bytes, empty_response, gateway_request_id, parse_json, path_param, Route,
+};
 use shared::auth::Principal;
 use shared::patch::UserPatch;
+use shared::stamp::{api, Stamp};
 use shared::store::{Expect, Store};
 use shared::user::User;
 use shared::{AppState, Error};
@@ -46,15 +49,24 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         Ok(r) => r,
         Err(r) => return reject(&r),
     };
+    let stamp = Stamp::new(Some(principal.user_id), api::NEWM, gateway_request_id(&req));
     let result = match request.new_password {
         Some(password) => {
-            change_with_password(&state.store, &principal, request.patch, password, &expect).await
+            change_with_password(
+                &state.store,
+                &principal,
+                request.patch,
+                password,
+                &expect,
+                &stamp,
+            )
+            .await
         }
         None if request.patch.is_empty() => exists(&state.store, &principal, &expect).await,
         None => {
             state
                 .store
-                .apply(principal.user_id, &request.patch, &expect)
+                .apply(principal.user_id, &request.patch, &expect, &stamp)
                 .await
         }
     };
@@ -84,15 +96,22 @@ async fn exists(store: &Store, principal: &Principal, expect: &[Expect]) -> Resu
 /// Count the attempt and read the user (one conditional write), verify the current password
 /// against the hash read, write on that version: two round trips. The new hash is made once,
 /// before the loop. A wrong password stays counted; a success resets the count.
+///
+/// A request sent again after its first send landed converges: its "current" password is then
+/// the old one, but its new password is what is stored, so it is answered as done. A write whose
+/// answer was lost is recognised by the stamp it left on the user.
 async fn change_with_password(
     store: &Store,
     principal: &Principal,
     mut patch: UserPatch,
     password: NewPassword,
     expect: &[Expect],
+    stamp: &Stamp,
 ) -> Result<(), Error> {
+    let new_plaintext = password.new.expose().to_owned();
     patch.password_hash = Some(shared::password::hash(password.new).await?);
     patch.reset_password_failures = true;
+    let mut written_on: Option<i64> = None;
     for attempt in 0..Store::ATTEMPTS {
         shared::store::retry_pause(attempt).await;
         let current = store
@@ -101,20 +120,66 @@ async fn change_with_password(
                 expect,
                 MAX_PASSWORD_FAILURES,
                 LOCKOUT_SECONDS,
+                stamp,
             )
             .await?;
+        if written_on.is_some_and(|v| current.applied_since(stamp, v)) {
+            return Ok(());
+        }
         let verified =
             shared::password::verify(current.password_hash.clone(), password.current.clone())
                 .await?;
         if !verified {
+            if already_changed(&current, &password.current, &new_plaintext).await? {
+                // This very change landed before (its answer was lost): only the count it just
+                // took is undone.
+                let reset = UserPatch {
+                    reset_password_failures: true,
+                    ..Default::default()
+                };
+                store.write_versioned(&current, &reset, stamp).await?;
+                return Ok(());
+            }
             tracing::warn!(user_id = principal.user_id.get(), "wrong current password");
             return Err(Error::WrongPassword);
         }
-        if store.write_versioned(&current, &patch).await?.is_some() {
-            return Ok(());
+        patch.superseded_hash = current.password_hash.clone();
+        written_on = Some(current.version);
+        match store.write_versioned(&current, &patch, stamp).await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => continue,
+            Err(Error::Unavailable(why)) => {
+                return match store.get(principal.user_id).await {
+                    Ok(Some(user)) if user.applied_since(stamp, current.version) => Ok(()),
+                    _ => Err(Error::Unavailable(why)),
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
     Err(Error::Contention)
+}
+
+/// How long after a password change the same change sent again is recognised as done.
+const RESEND_WINDOW_SECONDS: i64 = 600;
+
+/// Whether the request is a change that already happened: its "current" password is the one the
+/// last change replaced, recently, and its new password is the one stored.
+async fn already_changed(
+    current: &User,
+    sent_current: &str,
+    sent_new: &str,
+) -> Result<bool, Error> {
+    let recent = current
+        .password_changed_at
+        .is_some_and(|at| shared::auth::now_unix() - at <= RESEND_WINDOW_SECONDS);
+    let (Some(superseded), true) = (current.superseded_hash.clone(), recent) else {
+        return Ok(false);
+    };
+    Ok(
+        shared::password::verify(Some(superseded), sent_current.to_owned()).await?
+            && shared::password::verify(current.password_hash.clone(), sent_new.to_owned()).await?,
+    )
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! root role.
 
 use lambda_http::{Body, Request, Response};
-use shared::apigw::http::{body_bytes, json_response, parse_json, path_param, Route};
+use shared::apigw::http::{
+    body_bytes, gateway_request_id, json_response, parse_json, path_param, Route,
+};
+use shared::stamp::{api, Stamp};
 use shared::values::UserId;
 use shared::{AppState, Error};
 
@@ -61,7 +64,12 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
             .await
             .and_then(|u| u.ok_or(Error::NotFound))
     } else {
-        state.store.update(id, &update.patch, &[]).await
+        let stamp = Stamp::new(
+            Some(principal.user_id),
+            api::UNLEASH,
+            gateway_request_id(&req),
+        );
+        state.store.update(id, &update.patch, &[], &stamp).await
     };
     match result {
         Ok(user) => {

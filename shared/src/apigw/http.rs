@@ -109,11 +109,15 @@ pub fn path_param(req: &Request, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The Lambda request id, for log lines.
-pub fn request_id(req: &Request) -> String {
-    req.lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default()
+/// API Gateway's id of this request (`requestContext.requestId`): what a write is stamped with.
+/// Empty when there is none (a `Stamp` then makes one up).
+pub fn gateway_request_id(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.request_id.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
 }
 
 /// A request as API Gateway's HTTP API (payload 2.0) would hand it to the function.
@@ -176,7 +180,7 @@ impl HttpEvent {
                     "sourceIp": "127.0.0.1",
                     "userAgent": headers.get("user-agent").cloned().unwrap_or_default()
                 },
-                "requestId": format!("local-{now_ms}"),
+                "requestId": uuid::Uuid::new_v4().to_string(),
                 "routeKey": self.route_key,
                 "stage": "$default",
                 "time": "",

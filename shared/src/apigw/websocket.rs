@@ -56,7 +56,7 @@ pub fn ws_event(
         "routeKey": route_key,
         "eventType": event_type,
         "connectionId": connection_id,
-        "requestId": format!("local-{now_ms}"),
+        "requestId": uuid::Uuid::new_v4().to_string(),
         "messageDirection": "IN",
         "domainName": "127.0.0.1",
         "stage": "local",

@@ -3,11 +3,14 @@
 
 use sha2::{Digest, Sha256};
 
-use super::item::{n, s};
+use aws_sdk_dynamodb::types::ReturnValue;
+
+use super::item::{get_n, get_s, n, s};
 use super::keys::{code_pk, key, PK, TTL_ATTRIBUTE};
 use super::sdk_error::{classify, is_conditional_failure};
 use super::Store;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::stamp::Stamp;
 use crate::values::{Email, UserId};
 
 /// How long a 2FA code is valid.
@@ -32,21 +35,63 @@ pub(super) fn random_code() -> String {
 }
 
 impl Store {
-    pub(super) async fn count_code_failure(&self, id: UserId, email_key: &str) -> Result<()> {
+    /// Counts a guess at the code for `id`'s change to `email`, then checks it. The count comes
+    /// first, in one conditional `UpdateItem` that also reads the code, so no burst of parallel
+    /// guesses gets past [`CODE_MAX_ATTEMPTS`]; the same count sent again (its answer lost)
+    /// counts once. A right guess is consumed later, in the transaction that changes the email.
+    pub(super) async fn check_code(
+        &self,
+        id: UserId,
+        email: &Email,
+        code: &str,
+        stamp: &Stamp,
+    ) -> Result<()> {
+        let key_text = email.key();
+        let now = crate::auth::now_unix();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(code_pk(id, email_key))))
-            .update_expression("ADD attempts :one")
-            .condition_expression("attribute_exists(pk)")
+            .set_key(Some(key(code_pk(id, &key_text))))
+            .update_expression("SET attempts = attempts + :one, last_guess = :request")
+            .condition_expression(
+                "attribute_exists(pk) AND attempts < :max AND expires_at > :now \
+                 AND (attribute_not_exists(last_guess) OR last_guess <> :request)",
+            )
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(CODE_MAX_ATTEMPTS))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":request", s(&stamp.request_id))
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(classify(e)),
+        let stored = match result {
+            Ok(out) => out.attributes().cloned(),
+            Err(e) if is_conditional_failure(&e) => {
+                // Missing, expired, dead, or already counted for this very request.
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(code_pk(id, &key_text))))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(classify)?
+                    .item()
+                    .cloned();
+                item.filter(|i| {
+                    get_s(i, "last_guess").as_deref() == Some(stamp.request_id.as_str())
+                        && get_n(i, TTL_ATTRIBUTE).is_some_and(|at| at > now)
+                })
+            }
+            Err(e) => return Err(classify(e)),
+        };
+        match stored {
+            Some(item) if get_s(&item, "code_hash") == Some(code_hash(id, &key_text, code)) => {
+                Ok(())
+            }
+            _ => Err(Error::CodeRejected),
         }
     }
 

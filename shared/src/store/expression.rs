@@ -4,8 +4,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::item::{n, preference_to_av, property_to_av, s};
+use super::item::{n, preference_to_av, property_to_av, s, stamp_attributes};
+use crate::auth::now_unix;
 use crate::patch::{Change, RolesChange, UserPatch};
+use crate::stamp::Stamp;
 use crate::values::{JsonObject, PasswordHash, Status};
 
 /// Builds an update expression with placeholders for every name and value.
@@ -94,9 +96,24 @@ impl UpdateExpr {
         self.conditions.join(" AND ")
     }
 
-    /// Only the attributes the patch names are written, plus `version` and `updated_at`.
-    pub(super) fn from_patch(p: &UserPatch, now: &str) -> Self {
+    /// Who writes (`last_actor`, `last_api`, `last_request`): every write of a user sets them.
+    pub(super) fn stamp(&mut self, stamp: &Stamp) {
+        for (attr, value) in stamp_attributes(stamp) {
+            match value {
+                Some(v) => self.set(attr, v),
+                None => {
+                    let name = self.name(attr);
+                    self.removes.push(name);
+                }
+            }
+        }
+    }
+
+    /// Only the attributes the patch names are written, plus `version`, `updated_at` and the
+    /// stamp.
+    pub(super) fn from_patch(p: &UserPatch, now: &str, stamp: &Stamp) -> Self {
         let mut e = Self::default();
+        e.stamp(stamp);
         e.set_opt_str("username", p.username.as_ref().map(|u| u.as_str()));
         e.set_opt_str("email", p.email.as_ref().map(|v| v.as_str()));
         e.set_opt_str("name", p.name.as_ref().map(|v| v.as_str()));
@@ -122,6 +139,10 @@ impl UpdateExpr {
         }
         if let Some(b) = p.intro_reviewed {
             e.set("intro_reviewed", AttributeValue::Bool(b));
+        }
+        if let Some(h) = &p.superseded_hash {
+            e.set("pw_superseded", s(h.as_phc()));
+            e.set("pw_changed_at", n(now_unix()));
         }
         if p.reset_password_failures {
             e.set("pw_failures", n(0));
@@ -205,12 +226,22 @@ mod tests {
             roles: Some(RolesChange::Grant(crate::values::Role::admin())),
             ..Default::default()
         };
-        let e = UpdateExpr::from_patch(&patch, "now");
+        let stamp = Stamp::new(None, crate::stamp::api::USERCTL, "r");
+        let e = UpdateExpr::from_patch(&patch, "now", &stamp);
         let written: BTreeSet<&str> = e.names.values().map(String::as_str).collect();
         assert_eq!(
             written,
-            BTreeSet::from(["name", "roles", "updated_at", "version"])
+            BTreeSet::from([
+                "name",
+                "roles",
+                "updated_at",
+                "version",
+                "last_actor",
+                "last_api",
+                "last_request"
+            ])
         );
+        assert!(e.update_expression().contains("REMOVE #last_actor"));
         assert!(e.update_expression().contains("ADD #roles"));
     }
 }

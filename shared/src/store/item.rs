@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::keys::{user_pk, PK};
 use crate::error::{Error, Result};
+use crate::stamp::Stamp;
 use crate::user::{NewmProfile, Preference, Property, User};
 use crate::values::{PasswordHash, Status, UserId};
 
@@ -98,7 +99,24 @@ pub(super) fn user_to_item(u: &User) -> HashMap<String, AttributeValue> {
     if let Some(b) = u.intro_reviewed {
         item.insert("intro_reviewed".to_owned(), AttributeValue::Bool(b));
     }
+    if let Some(r) = &u.last_request {
+        item.insert(LAST_REQUEST.to_owned(), s(r));
+    }
     item
+}
+
+/// Who wrote the user's current version (see `crate::stamp`).
+pub const LAST_ACTOR: &str = "last_actor";
+pub const LAST_API: &str = "last_api";
+pub const LAST_REQUEST: &str = "last_request";
+
+/// The stamp of a write, as item attributes (an operator's write has no actor).
+pub(super) fn stamp_attributes(stamp: &Stamp) -> Vec<(&'static str, Option<AttributeValue>)> {
+    vec![
+        (LAST_ACTOR, stamp.actor.map(n)),
+        (LAST_API, Some(s(stamp.api))),
+        (LAST_REQUEST, Some(s(&stamp.request_id))),
+    ]
 }
 
 /// DynamoDB's item size: attribute names plus values, maps and sets counted by their parts.
@@ -227,8 +245,11 @@ pub(super) fn user_from_item(item: &HashMap<String, AttributeValue>) -> Result<U
             .unwrap_or(0)
             .clamp(0, i64::from(u32::MAX)) as u32,
         password_failed_at: get_n(item, "pw_failed_at"),
+        superseded_hash: get_s(item, "pw_superseded").and_then(PasswordHash::from_phc),
+        password_changed_at: get_n(item, "pw_changed_at"),
         created_at: get_s(item, "created_at").unwrap_or_default(),
         updated_at: get_s(item, "updated_at").unwrap_or_default(),
         version: get_n(item, "version").unwrap_or(0),
+        last_request: get_s(item, LAST_REQUEST),
     })
 }

@@ -6,21 +6,24 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
-use super::code::{code_hash, CODE_MAX_ATTEMPTS};
+use super::code::code_hash;
 use super::expression::UpdateExpr;
-use super::item::{n, s, user_to_item};
+use super::item::{n, s, stamp_attributes, user_to_item};
 use super::keys::{code_pk, email_pk, key, user_pk, username_pk, uuid_pk, PK};
 use super::sdk_error::{build_error, classify};
 use super::{now_rfc3339, Store, MAX_ATTEMPTS};
 use crate::error::{Error, Result, UniqueField};
 use crate::patch::UserPatch;
+use crate::stamp::Stamp;
 use crate::user::{NewUser, NewmProfile, User};
 use crate::values::UserId;
 
 impl Store {
     /// Creates a user and its three locks in one transaction; a taken id, uuid, username or email
-    /// is a `Conflict` naming it, and then nothing is written.
-    pub async fn create(&self, new: &NewUser) -> Result<User> {
+    /// is a `Conflict` naming it, and then nothing is written. A transaction cancelled because
+    /// this very request created the user already (its answer was lost, and it was sent again) is
+    /// a success.
+    pub async fn create(&self, new: &NewUser, stamp: &Stamp) -> Result<User> {
         let now = now_rfc3339();
         let user = User {
             id: new.id,
@@ -43,14 +46,23 @@ impl Store {
             intro_reviewed: new.intro_reviewed,
             password_failures: 0,
             password_failed_at: None,
+            superseded_hash: None,
+            password_changed_at: None,
             created_at: now.clone(),
             updated_at: now,
             version: 1,
+            last_request: Some(stamp.request_id.clone()),
         };
+        let mut user_item = user_to_item(&user);
+        for (attr, value) in stamp_attributes(stamp) {
+            if let Some(v) = value {
+                user_item.insert(attr.to_owned(), v);
+            }
+        }
         let lock =
             |pk: String| HashMap::from([(PK.to_owned(), s(pk)), ("user_id".to_owned(), n(new.id))]);
         let puts = [
-            (user_to_item(&user), UniqueField::Id, new.id.to_string()),
+            (user_item, UniqueField::Id, new.id.to_string()),
             (
                 lock(uuid_pk(&new.uuid)),
                 UniqueField::Uuid,
@@ -82,7 +94,17 @@ impl Store {
                     .build())
             })
             .collect::<Result<Vec<_>>>()?;
-        match self.transact(items).await? {
+        let token = stamp.transaction_token(&["create", &new.id.to_string()]);
+        let outcome = self.transact(items, token).await;
+        if !matches!(outcome, Ok(None)) {
+            // Cancelled or unknown: was it this request's own earlier send that landed?
+            if let Ok(Some(stored)) = self.get(new.id).await {
+                if stored.written_by(stamp) && stored.version == 1 {
+                    return Ok(stored);
+                }
+            }
+        }
+        match outcome? {
             None => Ok(user),
             Some(reasons) => {
                 let (_, field, value) = reasons
@@ -99,11 +121,25 @@ impl Store {
         }
     }
 
-    /// Deletes a user and the locks it holds, each on condition they are still its own.
-    pub async fn delete(&self, id: UserId) -> Result<()> {
+    /// Deletes a user and the locks it holds, each on condition they are still its own. The user
+    /// is stamped first (a removal carries no new image: the stream's old image then says who
+    /// removed it), then removed on the stamped version.
+    pub async fn delete(&self, id: UserId, stamp: &Stamp) -> Result<()> {
         for _ in 0..MAX_ATTEMPTS {
             let Some(user) = self.get(id).await? else {
                 return Ok(());
+            };
+            let user = if user.written_by(stamp) {
+                user
+            } else {
+                match self
+                    .write_versioned(&user, &UserPatch::default(), stamp)
+                    .await
+                {
+                    Ok(Some(stamped)) => stamped,
+                    Ok(None) => continue,
+                    Err(e) => return Err(e),
+                }
             };
             let mut items = vec![self.delete_item(
                 user_pk(id),
@@ -121,7 +157,9 @@ impl Store {
                     HashMap::from([(":id".to_owned(), n(id))]),
                 )?);
             }
-            if self.transact(items).await?.is_none() {
+            let token =
+                stamp.transaction_token(&["delete", &id.to_string(), &user.version.to_string()]);
+            if self.transact(items, token).await?.is_none() {
                 return Ok(());
             }
         }
@@ -136,6 +174,7 @@ impl Store {
         patch: &UserPatch,
         expr: UpdateExpr,
         expected: User,
+        stamp: &Stamp,
     ) -> Result<Option<User>> {
         // Item 0 is the user; the rest are recorded so a cancellation reason names its cause.
         let mut items = vec![TransactWriteItem::builder()
@@ -199,19 +238,25 @@ impl Store {
                 .as_ref()
                 .ok_or_else(|| Error::Internal("a 2FA code without an email".into()))?;
             let key = email.key();
+            // Its guess was counted and checked before (`Store::check_code`): consumed here,
+            // in the same transaction as the change, so it is used once.
             items.push(self.delete_item(
                 code_pk(current.id, &key),
-                "code_hash = :h AND expires_at > :now AND attempts < :max",
+                "code_hash = :h AND expires_at > :now",
                 HashMap::from([
                     (":h".to_owned(), s(code_hash(current.id, &key, code))),
                     (":now".to_owned(), n(crate::auth::now_unix())),
-                    (":max".to_owned(), n(CODE_MAX_ATTEMPTS)),
                 ]),
             )?);
             causes.push(Cause::Code);
         }
 
-        let Some(reasons) = self.transact(items).await? else {
+        let token = stamp.transaction_token(&[
+            "user",
+            &current.id.to_string(),
+            &current.version.to_string(),
+        ]);
+        let Some(reasons) = self.transact(items, token).await? else {
             return Ok(Some(expected));
         };
         // Only a failed condition says something about the request. A `TransactionConflict`
@@ -230,9 +275,7 @@ impl Store {
             return Ok(None);
         }
         if failed.contains(&&Cause::Code) {
-            if let Some(email) = &patch.email {
-                self.count_code_failure(current.id, &email.key()).await?;
-            }
+            // Expired or consumed since it was checked.
             return Err(Error::CodeRejected);
         }
         if let Some(Cause::Taken(field, value)) =
@@ -266,16 +309,20 @@ impl Store {
     }
 
     /// Runs a transaction. `Ok(None)` when it committed, `Ok(Some(codes))` when it was cancelled:
-    /// one reason code per item, in order (`None` where the item was not at fault).
+    /// one reason code per item, in order (`None` where the item was not at fault). `token` is its
+    /// `ClientRequestToken`: DynamoDB answers a repeat of a committed transaction with the same
+    /// token (within 10 minutes) as a success and applies nothing.
     pub(super) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
+        token: String,
     ) -> Result<Option<Vec<Option<String>>>> {
         let count = items.len();
         match self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(token)
             .send()
             .await
         {

@@ -10,32 +10,47 @@ use super::sdk_error::{classify, is_conditional_failure};
 use super::{now_rfc3339, retry_pause, Expect, Store, MAX_ATTEMPTS};
 use crate::error::{Error, Result};
 use crate::patch::{Change, RolesChange, UserPatch};
+use crate::stamp::Stamp;
 use crate::user::User;
 use crate::values::{JsonObject, Text, UserId};
 
 impl Store {
     /// Applies `patch`. A change that moves no lock is one conditional `UpdateItem` (no read);
     /// otherwise the user is read and the change written in one transaction, on its version.
-    pub async fn update(&self, id: UserId, patch: &UserPatch, expect: &[Expect]) -> Result<User> {
+    pub async fn update(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        expect: &[Expect],
+        stamp: &Stamp,
+    ) -> Result<User> {
         if Self::can_write_blind(patch) {
             let user = self
-                .update_blind(id, patch, expect, ReturnValue::AllNew)
+                .update_blind(id, patch, expect, stamp, ReturnValue::AllNew)
                 .await?;
             return user.ok_or_else(|| Error::Internal("UpdateItem returned no attributes".into()));
         }
-        self.update_with_read(id, patch, expect).await
+        self.update_with_read(id, patch, expect, stamp).await
     }
 
     /// [`Store::update`] for a caller that answers without the user (NEWM's 204, DeviceHive's
     /// `success`): the write does not send the item back, so nothing is transferred or parsed.
-    pub async fn apply(&self, id: UserId, patch: &UserPatch, expect: &[Expect]) -> Result<()> {
+    pub async fn apply(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        expect: &[Expect],
+        stamp: &Stamp,
+    ) -> Result<()> {
         if Self::can_write_blind(patch) {
             return self
-                .update_blind(id, patch, expect, ReturnValue::None)
+                .update_blind(id, patch, expect, stamp, ReturnValue::None)
                 .await
                 .map(drop);
         }
-        self.update_with_read(id, patch, expect).await.map(drop)
+        self.update_with_read(id, patch, expect, stamp)
+            .await
+            .map(drop)
     }
 
     /// A change that moves no lock, needs no 2FA code and does not grow the item (preference and
@@ -50,8 +65,9 @@ impl Store {
         id: UserId,
         patch: &UserPatch,
         expect: &[Expect],
+        stamp: &Stamp,
     ) -> Result<User> {
-        self.update_after_read(id, |user: &User| {
+        self.update_after_read(id, stamp, |user: &User| {
             if expect.iter().all(|e| e.holds(user)) {
                 Ok(patch.clone())
             } else {
@@ -62,14 +78,17 @@ impl Store {
     }
 
     /// One conditional `UpdateItem`; the user comes back when `returning` asks for all of it.
+    /// Sent again it writes the same values, so the SDK's own retries are harmless; when they
+    /// run out, the user read back says whether this request's write landed after all.
     async fn update_blind(
         &self,
         id: UserId,
         patch: &UserPatch,
         expect: &[Expect],
+        stamp: &Stamp,
         returning: ReturnValue,
     ) -> Result<Option<User>> {
-        let mut expr = UpdateExpr::from_patch(patch, &now_rfc3339());
+        let mut expr = UpdateExpr::from_patch(patch, &now_rfc3339(), stamp);
         expr.condition("attribute_exists(pk)".to_owned());
         for e in expect {
             let (attr, value) = match e {
@@ -101,26 +120,65 @@ impl Store {
                     Some(_) => Err(Error::PreconditionFailed),
                 }
             }
-            Err(e) => Err(classify(e)),
+            Err(e) => match classify(e) {
+                Error::Unavailable(why) => match self.get(id).await {
+                    Ok(Some(user)) if user.written_by(stamp) => Ok(Some(user)),
+                    _ => Err(Error::Unavailable(why)),
+                },
+                other => Err(other),
+            },
         }
     }
 
     /// Read, let `decide` look at the stored user and say what to write, then write on condition
     /// that the user is still at the version read; retried a bounded number of times.
-    pub async fn update_after_read<F>(&self, id: UserId, mut decide: F) -> Result<User>
+    ///
+    /// Every read after a write that may have landed (its answer was lost, or the SDK sent it
+    /// again) first asks whether it did: the user stamped with this request at a newer version
+    /// than the one the write was made on. Values that already are what the request asks
+    /// (an email or username) are not written again, so a request sent again after its first
+    /// send landed converges.
+    pub async fn update_after_read<F>(
+        &self,
+        id: UserId,
+        stamp: &Stamp,
+        mut decide: F,
+    ) -> Result<User>
     where
         F: FnMut(&User) -> Result<UserPatch>,
     {
+        let mut written_on: Option<i64> = None;
+        let mut code_counted = false;
         for attempt in 0..MAX_ATTEMPTS {
             retry_pause(attempt).await;
             let current = self.get(id).await?.ok_or(Error::NotFound)?;
-            let patch = decide(&current)?;
+            if written_on.is_some_and(|v| current.applied_since(stamp, v)) {
+                return Ok(current);
+            }
+            let patch = decide(&current)?.without_unchanged_unique(&current);
             if patch.is_empty() && patch.email_code.is_none() {
                 // Everything sent equals what is stored: nothing to write.
                 return Ok(current);
             }
-            if let Some(user) = self.write_versioned(&current, &patch).await? {
-                return Ok(user);
+            if let (Some(code), Some(email), false) =
+                (&patch.email_code, &patch.email, code_counted)
+            {
+                // Counted before it is checked, once per request: no burst gets past the limit.
+                self.check_code(id, email, code, stamp).await?;
+                code_counted = true;
+            }
+            written_on = Some(current.version);
+            match self.write_versioned(&current, &patch, stamp).await {
+                Ok(Some(user)) => return Ok(user),
+                Ok(None) => continue,
+                Err(Error::Unavailable(why)) => {
+                    // The write's outcome is unknown: the user says, if it can be read.
+                    return match self.get(id).await {
+                        Ok(Some(user)) if user.applied_since(stamp, current.version) => Ok(user),
+                        _ => Err(Error::Unavailable(why)),
+                    };
+                }
+                Err(e) => return Err(e),
             }
         }
         Err(Error::Contention)
@@ -128,13 +186,19 @@ impl Store {
 
     /// Writes `patch` over `current` if the stored version is still `current.version`: a
     /// conditional `UpdateItem`, or one transaction when a lock moves or a 2FA code is consumed.
-    /// `Ok(None)`: someone else wrote in between; read again (see [`Store::ATTEMPTS`]).
-    pub async fn write_versioned(&self, current: &User, patch: &UserPatch) -> Result<Option<User>> {
+    /// `Ok(None)`: the version moved (another write, or this one sent again after it landed);
+    /// read again (see [`Store::ATTEMPTS`]).
+    pub async fn write_versioned(
+        &self,
+        current: &User,
+        patch: &UserPatch,
+        stamp: &Stamp,
+    ) -> Result<Option<User>> {
         let now = now_rfc3339();
-        let mut expr = UpdateExpr::from_patch(patch, &now);
+        let mut expr = UpdateExpr::from_patch(patch, &now, stamp);
         let v = expr.value(n(current.version));
         expr.condition(format!("version = {v}"));
-        let expected = apply_patch(current, patch, &now);
+        let expected = apply_patch(current, patch, &now, stamp);
         let size = item_size(&user_to_item(&expected));
         if size > MAX_ITEM_BYTES {
             return Err(Error::TooLarge(format!(
@@ -165,13 +229,13 @@ impl Store {
                 Err(e) => Err(classify(e)),
             };
         }
-        self.write_moving_locks(current, patch, expr, expected)
+        self.write_moving_locks(current, patch, expr, expected, stamp)
             .await
     }
 }
 
 /// The user as it is after `patch` is applied to `current` (what a committed transaction wrote).
-pub(super) fn apply_patch(current: &User, p: &UserPatch, now: &str) -> User {
+pub(super) fn apply_patch(current: &User, p: &UserPatch, now: &str, stamp: &Stamp) -> User {
     let mut u = current.clone();
     let text = |t: &Option<Text>| t.as_ref().map(|t| t.as_str().to_owned());
     if let Some(v) = &p.username {
@@ -202,6 +266,10 @@ pub(super) fn apply_patch(current: &User, p: &UserPatch, now: &str) -> User {
     }
     if let Some(v) = p.intro_reviewed {
         u.intro_reviewed = Some(v);
+    }
+    if let Some(h) = &p.superseded_hash {
+        u.superseded_hash = Some(h.clone());
+        u.password_changed_at = Some(crate::auth::now_unix());
     }
     if p.reset_password_failures {
         u.password_failures = 0;
@@ -241,6 +309,7 @@ pub(super) fn apply_patch(current: &User, p: &UserPatch, now: &str) -> User {
     nm.wallet_address = text(&m.wallet_address).or(nm.wallet_address.take());
     nm.company_ip_rights = m.company_ip_rights.or(nm.company_ip_rights);
     u.updated_at = now.to_owned();
+    u.last_request = Some(stamp.request_id.clone());
     u.version += 1;
     u
 }

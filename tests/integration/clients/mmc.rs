@@ -25,7 +25,7 @@ async fn seed_named(store: &Store, id: i64, username: &str, role: &str) -> User 
     user.username = Username::parse(username).unwrap();
     user.email = Email::parse(&format!("{username}@example.com")).unwrap();
     user.roles = [Role::parse(role).unwrap()].into();
-    store.create(&user).await.expect("seed")
+    store.create(&user, &testkit::stamp()).await.expect("seed")
 }
 
 async fn stored(store: &Store, id: i64) -> User {

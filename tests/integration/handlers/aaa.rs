@@ -50,7 +50,7 @@ async fn seed_with_entries(state: &shared::AppState, id: i64, roles: &[&str]) ->
         value: "pet".into(),
         description: "Reset question".into(),
     }];
-    state.store.create(&user).await.unwrap()
+    state.store.create(&user, &testkit::stamp()).await.unwrap()
 }
 
 /// A failure body: `success: false`, a message, and `errors` keyed as expected (`None`: `[]`).
@@ -461,7 +461,11 @@ async fn bad_input_is_400_keyed_by_field() {
     let mut external = new_user(3, &[]);
     external.auth_type = 4;
     external.password_hash = None;
-    state.store.create(&external).await.unwrap();
+    state
+        .store
+        .create(&external, &testkit::stamp())
+        .await
+        .unwrap();
     let admin = bearer(1, &["admin"]);
     let too_many: Vec<Value> = (1..=257).map(|i| json!({"PreferenceID": i})).collect();
     let too_many = json!({ "Preferences": too_many }).to_string();

@@ -261,7 +261,7 @@ async fn email_change_needs_a_valid_code_which_is_consumed() {
         (u.email.as_str(), u.nickname.as_deref()),
         ("john@example.com", Some("J"))
     );
-    // Reused: refused.
+    // The same request sent again converges: the email already is that, nothing is written.
     let (status, _) = patch(
         &state,
         "/v1/users/me",
@@ -269,7 +269,34 @@ async fn email_change_needs_a_valid_code_which_is_consumed() {
         &json!({"email": "john@example.com", "authCode": code}),
     )
     .await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 204);
+    assert_eq!(
+        stored(&state, 1).await.version,
+        u.version,
+        "nothing written"
+    );
+    // Reused for a change it was not spent on (back to it after moving away): refused.
+    let away = state
+        .store
+        .issue_code(id, &Email::parse("away@example.com").unwrap())
+        .await
+        .unwrap();
+    let (status, _) = patch(
+        &state,
+        "/v1/users/me",
+        Some(&me),
+        &json!({"email": "away@example.com", "authCode": away}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = patch(
+        &state,
+        "/v1/users/me",
+        Some(&me),
+        &json!({"email": "john@example.com", "authCode": code}),
+    )
+    .await;
+    assert_eq!((status, body["cause"].as_str()), (403, Some("2FA failed")));
 
     // Taken by another user: 409 with NEWM's text, and the code is still unused.
     let code = state
@@ -286,7 +313,7 @@ async fn email_change_needs_a_valid_code_which_is_consumed() {
     .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["cause"], "Already exists: user2@example.com");
-    assert_eq!(stored(&state, 1).await.email, "john@example.com");
+    assert_eq!(stored(&state, 1).await.email, "away@example.com");
 }
 
 #[tokio::test]

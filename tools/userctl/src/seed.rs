@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use shared::stamp::{api, Stamp};
 use shared::store::Store;
 use shared::user::{NewUser, Preference, Property};
 use shared::values::{Email, JsonObject, Password, Role, Status, Text, UserId, Username};
@@ -106,12 +107,20 @@ pub async fn seed_file(store: &Store, path: &Path) -> Result<usize, String> {
                 .map_err(|e| format!("user #{} (id {id}): {e}", i + 1))?,
         );
     }
+    // One stamp for the run: each user it creates carries it, so a create whose answer was lost
+    // is recognised as this run's, and undone with the others if the run fails.
+    let stamp = Stamp::new(None, api::USERCTL, uuid::Uuid::new_v4().to_string());
     let mut created = Vec::new();
     for (i, user) in users.iter().enumerate() {
-        if let Err(e) = store.create(user).await {
+        if let Err(e) = store.create(user, &stamp).await {
             let mut message = format!("user #{} (id {}): {e}", i + 1, user.id);
+            if let Ok(Some(stored)) = store.get(user.id).await {
+                if stored.written_by(&stamp) {
+                    created.push(user.id);
+                }
+            }
             for id in created.iter().rev() {
-                if let Err(undo) = store.delete(*id).await {
+                if let Err(undo) = store.delete(*id, &stamp).await {
                     message.push_str(&format!("; and undoing user {id} failed: {undo}"));
                 }
             }

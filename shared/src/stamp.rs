@@ -1,0 +1,83 @@
+//! Who writes, through which API, for which request. Every write of a user item records it in the
+//! same `UpdateItem` or transaction (`last_actor`, `last_api`, `last_request`), so the table's
+//! stream says who made each change (the audit trail), and a write that this request already
+//! applied can be told apart, after an ambiguous failure, from one that it did not.
+
+use sha2::{Digest, Sha256};
+
+use crate::values::UserId;
+
+/// The APIs that write users, as the audit trail names them.
+pub mod api {
+    pub const UNLEASH: &str = "unleash";
+    pub const NEWM: &str = "newm";
+    pub const MMC: &str = "mmc";
+    pub const AAA: &str = "aaa";
+    pub const DEVICEHIVE: &str = "devicehive";
+    pub const USERCTL: &str = "userctl";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The token's user; `None` for the operator's own tool (`userctl`).
+    pub actor: Option<UserId>,
+    pub api: &'static str,
+    /// API Gateway's request id (or the WebSocket message's): one per request, the same for every
+    /// retry of it inside this function.
+    pub request_id: String,
+}
+
+impl Stamp {
+    pub fn new(actor: Option<UserId>, api: &'static str, request_id: impl Into<String>) -> Self {
+        let request_id = request_id.into();
+        let request_id = if request_id.trim().is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            request_id
+        };
+        Self {
+            actor,
+            api,
+            request_id,
+        }
+    }
+
+    /// A `ClientRequestToken` for one transaction of this request (DynamoDB: 1 to 36 characters):
+    /// the same for every send of the same transaction, so DynamoDB answers a repeat of a
+    /// committed one as a success without applying it twice; different for another transaction.
+    pub fn transaction_token(&self, parts: &[&str]) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.request_id.as_bytes());
+        for part in parts {
+            hash.update(b"\n");
+            hash.update(part.as_bytes());
+        }
+        hash.finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_short_stable_and_distinct() {
+        let s = Stamp::new(None, api::USERCTL, "req-1");
+        let t = s.transaction_token(&["user", "7", "3"]);
+        assert_eq!(t.len(), 32);
+        assert_eq!(t, s.transaction_token(&["user", "7", "3"]));
+        assert_ne!(t, s.transaction_token(&["user", "7", "4"]));
+        assert_ne!(
+            t,
+            Stamp::new(None, api::USERCTL, "req-2").transaction_token(&["user", "7", "3"])
+        );
+        assert!(!Stamp::new(None, api::NEWM, " ")
+            .request_id
+            .trim()
+            .is_empty());
+    }
+}
