@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod contract;
 mod events;
+mod faults;
 mod handlers;
 mod http;
 mod round_trips;

@@ -5,6 +5,9 @@
 //! starts `moto_server` from the project's `.venv` (or `PATH`). If neither works the tests fail
 //! with a message saying how to fix it: they never skip.
 
+pub mod fault_proxy;
+pub mod invariants;
+
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
