@@ -5,6 +5,11 @@ rolls back by restoring a copy of the whole table taken before it started. Two t
 two server threads can then undo each other's committed writes, which DynamoDB never does (it
 serializes conflicting transactions). Serializing requests gives the tests DynamoDB's atomicity.
 
+The same rollback also replaces the table's stream shard with the copy: the records a cancelled
+transaction appended stay in the shard that open iterators read, and those iterators never see a
+later change. DynamoDB streams only committed changes; so does this server: a cancelled
+transaction's records are taken back out of the shard, and the shard stays the one iterators read.
+
 Usage: python scripts/dynamodb_server.py [--host 127.0.0.1] [--port 8000] [--exit-on-stdin-eof]
 """
 
@@ -14,11 +19,35 @@ import sys
 import threading
 
 from werkzeug.serving import run_simple
+from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+
+
+def stream_only_committed_transactions() -> None:
+    transact = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        shards = {
+            name: (table, table.stream_shard, len(table.stream_shard.items))
+            for name, table in self.tables.items()
+            if table.stream_shard is not None
+        }
+        try:
+            return transact(self, transact_items)
+        except Exception:
+            for name, (before, shard, length) in shards.items():
+                del shard.items[length:]
+                restored = self.tables.get(name)
+                if restored is not None and restored is not before:
+                    restored.stream_shard = shard
+                    shard.table = restored
+            raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def main() -> None:
@@ -41,6 +70,7 @@ def main() -> None:
 
         threading.Thread(target=watch, daemon=True).start()
 
+    stream_only_committed_transactions()
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 

@@ -41,6 +41,38 @@ pub struct Config {
     pub jwt: JwtConfig,
 }
 
+/// Where DynamoDB is: a local endpoint (`DYNAMODB_ENDPOINT`) or none, and the region. What a
+/// DynamoDB client is built from; a function that verifies no tokens (the audit log) needs only
+/// this.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynamoDbLocation {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+impl DynamoDbLocation {
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Self {
+            endpoint: get("DYNAMODB_ENDPOINT"),
+            region: get("AWS_REGION"),
+        }
+    }
+}
+
+impl Config {
+    pub fn dynamodb(&self) -> DynamoDbLocation {
+        DynamoDbLocation {
+            endpoint: self.dynamodb_endpoint.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
 /// Shortest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash (256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
 

@@ -1,9 +1,10 @@
-//! The table definition. `template.yaml` is the one source: `userctl create-table` reads the
-//! `UsersTable` resource from the template compiled into it, so the two cannot drift apart.
+//! The table definitions. `template.yaml` is the one source: `userctl create-table` reads the
+//! `UsersTable` and `AuditTable` resources from the template compiled into it, so they cannot
+//! drift apart.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -12,8 +13,10 @@ use crate::error::{Error, Result};
 
 /// The SAM template, as committed.
 pub const TEMPLATE_YAML: &str = include_str!("../../template.yaml");
-/// The logical id of the table in the template.
+/// The logical id of the user table in the template.
 pub const TABLE_RESOURCE: &str = "UsersTable";
+/// The logical id of the audit table in the template.
+pub const AUDIT_TABLE_RESOURCE: &str = "AuditTable";
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -36,7 +39,13 @@ pub struct TtlDef {
     pub enabled: bool,
 }
 
-/// What of the table's definition `create-table` reproduces: keys, indexes, TTL, billing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamDef {
+    pub stream_view_type: String,
+}
+
+/// What of the table's definition `create-table` reproduces: keys, indexes, TTL, stream, billing.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TableDef {
@@ -44,26 +53,33 @@ pub struct TableDef {
     pub key_schema: Vec<KeyDef>,
     pub billing_mode: String,
     pub time_to_live_specification: Option<TtlDef>,
+    pub stream_specification: Option<StreamDef>,
     #[serde(default)]
     pub global_secondary_indexes: Vec<serde_yaml_ng::Value>,
 }
 
 impl TableDef {
-    /// Reads the table from the SAM template text.
+    /// Reads the user table from the SAM template text.
     pub fn from_template(yaml: &str) -> Result<Self> {
+        Self::resource_from_template(yaml, TABLE_RESOURCE)
+    }
+
+    /// Reads the table `resource` (a logical id) from the SAM template text.
+    pub fn resource_from_template(yaml: &str, resource: &str) -> Result<Self> {
         let doc: Value = serde_yaml_ng::from_str(yaml)
             .map_err(|e| Error::Internal(format!("template.yaml does not parse: {e}")))?;
         let props = doc
             .get("Resources")
-            .and_then(|r| r.get(TABLE_RESOURCE))
+            .and_then(|r| r.get(resource))
             .and_then(|t| t.get("Properties"))
-            .ok_or_else(|| Error::Internal(format!("template.yaml has no {TABLE_RESOURCE}")))?;
+            .ok_or_else(|| Error::Internal(format!("template.yaml has no {resource}")))?;
         // Keep only the plain fields: the rest may hold CloudFormation tags (!Ref, !Sub).
         let wanted = [
             "AttributeDefinitions",
             "KeySchema",
             "BillingMode",
             "TimeToLiveSpecification",
+            "StreamSpecification",
             "GlobalSecondaryIndexes",
         ];
         let mut plain = serde_yaml_ng::Mapping::new();
@@ -73,11 +89,15 @@ impl TableDef {
             }
         }
         serde_yaml_ng::from_value(Value::Mapping(plain))
-            .map_err(|e| Error::Internal(format!("{TABLE_RESOURCE} is not understood: {e}")))
+            .map_err(|e| Error::Internal(format!("{resource} is not understood: {e}")))
     }
 
     pub fn from_committed_template() -> Result<Self> {
         Self::from_template(TEMPLATE_YAML)
+    }
+
+    pub fn audit_from_committed_template() -> Result<Self> {
+        Self::resource_from_template(TEMPLATE_YAML, AUDIT_TABLE_RESOURCE)
     }
 
     /// Creates the table (and enables TTL) as defined.
@@ -106,6 +126,15 @@ impl TableDef {
                 KeySchemaElement::builder()
                     .attribute_name(&k.attribute_name)
                     .key_type(KeyType::from(k.key_type.as_str()))
+                    .build()
+                    .map_err(build)?,
+            );
+        }
+        if let Some(stream) = &self.stream_specification {
+            req = req.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
                     .build()
                     .map_err(build)?,
             );
@@ -169,5 +198,25 @@ mod tests {
                 enabled: true
             })
         );
+        assert_eq!(
+            def.stream_specification,
+            Some(StreamDef {
+                stream_view_type: "NEW_AND_OLD_IMAGES".into()
+            })
+        );
+    }
+
+    #[test]
+    fn the_audit_table_is_keyed_by_user_and_time() {
+        let def = TableDef::audit_from_committed_template().unwrap();
+        let keys: Vec<(&str, &str)> = def
+            .key_schema
+            .iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+            .collect();
+        assert_eq!(keys, [("user_id", "HASH"), ("at", "RANGE")]);
+        assert_eq!(def.billing_mode, "PAY_PER_REQUEST");
+        assert!(def.time_to_live_specification.is_some_and(|t| t.enabled));
+        assert!(def.stream_specification.is_none());
     }
 }

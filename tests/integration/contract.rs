@@ -266,3 +266,45 @@ fn template_websocket_routes_equal_the_devicehive_actions() {
         .collect();
     assert_eq!(two_way, answered, "every message route is two-way");
 }
+
+/// The audit log writes only the audit table and never holds the JWT secret; no endpoint function
+/// can touch the audit table.
+#[test]
+fn the_audit_log_has_least_privilege() {
+    let template = load("template.yaml");
+    let resources = &template["Resources"];
+    let audit = &resources["AuditLogFunction"]["Properties"];
+    let statements = audit["Policies"][0]["Statement"]
+        .as_sequence()
+        .expect("the audit log's policy statements");
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        statements[0]["Action"],
+        serde_yaml_ng::from_str::<Value>("[dynamodb:PutItem]").unwrap()
+    );
+    let resource = format!("{:?}", statements[0]["Resource"]);
+    assert!(resource.contains("AuditTable"), "{resource}");
+    let variables = audit["Environment"]["Variables"]
+        .as_mapping()
+        .expect("the audit log's environment");
+    assert!(variables
+        .keys()
+        .all(|k| !k.as_str().unwrap_or("").starts_with("JWT_")));
+    let globals = template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .expect("global environment");
+    assert!(globals
+        .keys()
+        .all(|k| !k.as_str().unwrap_or("").starts_with("JWT_")));
+    for (name, resource) in resources.as_mapping().unwrap() {
+        if resource["Type"] == "AWS::Serverless::Function"
+            && name.as_str() != Some("AuditLogFunction")
+        {
+            let policies = format!("{:?}", resource["Properties"]["Policies"]);
+            assert!(
+                !policies.contains("AuditTable"),
+                "{name:?} may touch the audit table"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@
 /// The `userctl` CLI, built by cargo beside this test from the same library as the real binary.
 const USERCTL: &str = env!("CARGO_BIN_EXE_userctl-under-test");
 
+mod audit;
 mod cli;
 mod clients;
 mod contract;

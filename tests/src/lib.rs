@@ -143,6 +143,19 @@ pub async fn fresh_store() -> (Store, Config) {
     (store, config)
 }
 
+/// The audit table of `config`'s user table (`<table>-audit`, as `userctl` names it), created
+/// from `template.yaml`'s definition.
+pub async fn fresh_audit_table(config: &Config) -> String {
+    let name = format!("{}-audit", config.table_name);
+    let client = shared::store::dynamodb_client(&config.dynamodb()).await;
+    TableDef::audit_from_committed_template()
+        .expect("template parses")
+        .create(&client, &name)
+        .await
+        .expect("create the audit table in moto");
+    name
+}
+
 pub async fn fresh_state() -> (shared::AppState, Config) {
     let (_, config) = fresh_store().await;
     let state = shared::AppState::from_config(&config)

@@ -5,21 +5,28 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 
-use crate::config::Config;
+use crate::config::DynamoDbLocation;
 
 /// The DynamoDB client for this configuration: a local endpoint when one is set (with dummy
 /// credentials if none are configured), tight timeouts so a stuck call cannot eat the invocation.
-pub async fn dynamodb_client(config: &Config) -> Client {
+pub async fn dynamodb_client(config: &DynamoDbLocation) -> Client {
     let sdk = sdk_config(config, https_client(config)).await;
     Client::from_conf(client_builder(config, &sdk).build())
 }
 
+/// The SDK configuration every client of this location shares (HTTPS, timeouts, credentials),
+/// for another AWS client of the same place (the local stream reader builds DynamoDB Streams'
+/// from it; set its endpoint with [`DynamoDbLocation::endpoint`]).
+pub async fn sdk_config_for(config: &DynamoDbLocation) -> aws_config::SdkConfig {
+    sdk_config(config, https_client(config)).await
+}
+
 pub(super) fn client_builder(
-    config: &Config,
+    config: &DynamoDbLocation,
     sdk: &aws_config::SdkConfig,
 ) -> aws_sdk_dynamodb::config::Builder {
     let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk);
-    if let Some(endpoint) = &config.dynamodb_endpoint {
+    if let Some(endpoint) = &config.endpoint {
         builder = builder.endpoint_url(endpoint);
     }
     builder
@@ -33,7 +40,9 @@ const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("../../certs/amazon-trust
 /// as the SDK's default client does, and the smallest trust store that is sure to work. The
 /// system store costs a cold start ~6 ms to read and parse (~140 certificates, BENCHMARKS.md);
 /// Amazon Trust Services' five roots are enough whenever TLS can only reach DynamoDB itself.
-pub(super) fn https_client(config: &Config) -> aws_sdk_dynamodb::config::SharedHttpClient {
+pub(super) fn https_client(
+    config: &DynamoDbLocation,
+) -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     let trust_store = if amazon_roots_suffice(config, |name| std::env::var(name).ok()) {
@@ -64,7 +73,7 @@ pub(super) fn https_client(config: &Config) -> aws_sdk_dynamodb::config::SharedH
 /// either a plain-HTTP local endpoint (no TLS at all) or a standard region. China, GovCloud, ISO
 /// and sovereign partitions, proxies (TLS-inspecting ones included) and other servers get the
 /// system store.
-fn amazon_roots_suffice(config: &Config, env: impl Fn(&str) -> Option<String>) -> bool {
+fn amazon_roots_suffice(config: &DynamoDbLocation, env: impl Fn(&str) -> Option<String>) -> bool {
     const PROXY_VARIABLES: [&str; 6] = [
         "HTTPS_PROXY",
         "https_proxy",
@@ -79,7 +88,7 @@ fn amazon_roots_suffice(config: &Config, env: impl Fn(&str) -> Option<String>) -
     }
     let plain_http = |url: &str| url.trim().to_ascii_lowercase().starts_with("http://");
     let overrides = [
-        config.dynamodb_endpoint.clone(),
+        config.endpoint.clone(),
         env("AWS_ENDPOINT_URL"),
         env("AWS_ENDPOINT_URL_DYNAMODB"),
     ];
@@ -104,7 +113,7 @@ fn in_standard_partition(region: &str) -> bool {
 }
 
 pub(super) async fn sdk_config(
-    config: &Config,
+    config: &DynamoDbLocation,
     http: aws_sdk_dynamodb::config::SharedHttpClient,
 ) -> aws_config::SdkConfig {
     use aws_config::{BehaviorVersion, Region};
@@ -122,7 +131,7 @@ pub(super) async fn sdk_config(
         .stalled_stream_protection(
             aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
         );
-    match (&config.region, &config.dynamodb_endpoint) {
+    match (&config.region, &config.endpoint) {
         (Some(region), _) => loader = loader.region(Region::new(region.clone())),
         (None, Some(_)) => loader = loader.region(Region::new("us-east-1")),
         (None, None) => {}
@@ -137,7 +146,7 @@ pub(super) async fn sdk_config(
         loader = loader.credentials_provider(
             aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
         );
-    } else if config.dynamodb_endpoint.is_some() {
+    } else if config.endpoint.is_some() {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "local",
             "local",
@@ -152,16 +161,10 @@ pub(super) async fn sdk_config(
 mod tests {
     use super::*;
 
-    fn config_with(region: Option<&str>, endpoint: Option<&str>) -> Config {
-        Config {
-            table_name: "t".into(),
-            dynamodb_endpoint: endpoint.map(str::to_owned),
+    fn config_with(region: Option<&str>, endpoint: Option<&str>) -> DynamoDbLocation {
+        DynamoDbLocation {
+            endpoint: endpoint.map(str::to_owned),
             region: region.map(str::to_owned),
-            jwt: crate::config::JwtConfig {
-                key: crate::config::JwtKey::Secret(vec![0; 32]),
-                issuer: None,
-                audience: None,
-            },
         }
     }
 

@@ -31,10 +31,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 
-use crate::config::Config;
+use crate::config::{Config, DynamoDbLocation};
 use crate::user::User;
 
-pub use client::dynamodb_client;
+pub use client::{dynamodb_client, sdk_config_for};
 pub use code::{CODE_MAX_ATTEMPTS, CODE_TTL_SECONDS};
 pub use item::MAX_ITEM_BYTES;
 pub use keys::{PK, TTL_ATTRIBUTE};
@@ -78,7 +78,12 @@ impl Store {
 
     /// Builds the DynamoDB client from the configuration: once per cold start.
     pub async fn connect(config: &Config) -> Self {
-        Self::new(dynamodb_client(config).await, config.table_name.clone())
+        Self::connect_to(config.table_name.clone(), &config.dynamodb()).await
+    }
+
+    /// A store of `table` at `location`.
+    pub async fn connect_to(table: impl Into<String>, location: &DynamoDbLocation) -> Self {
+        Self::new(dynamodb_client(location).await, table)
     }
 
     pub fn client(&self) -> &Client {

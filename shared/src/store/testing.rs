@@ -48,7 +48,7 @@ impl aws_sdk_dynamodb::config::Intercept for CallCounter {
 impl Store {
     /// A store whose every DynamoDB call is counted.
     pub async fn connect_counted(config: &Config) -> (Self, CallCounter) {
-        Self::connect_counted_via(config, https_client(config)).await
+        Self::connect_counted_via(config, https_client(&config.dynamodb())).await
     }
 
     /// A counted store whose HTTP traffic goes through `http` (benchmarks swap in a canned
@@ -58,8 +58,9 @@ impl Store {
         http: aws_sdk_dynamodb::config::SharedHttpClient,
     ) -> (Self, CallCounter) {
         let counter = CallCounter::default();
-        let sdk = sdk_config(config, http).await;
-        let builder = client_builder(config, &sdk).interceptor(counter.clone());
+        let location = config.dynamodb();
+        let sdk = sdk_config(&location, http).await;
+        let builder = client_builder(&location, &sdk).interceptor(counter.clone());
         (
             Self::new(
                 Client::from_conf(builder.build()),

@@ -2,6 +2,7 @@
 //! DYNAMODB_ENDPOINT, AWS_REGION, JWT_SECRET or JWT_PUBLIC_KEY [+ JWT_PRIVATE_KEY to sign]).
 //! A library with a one-line binary, so the end-to-end tests can build the same CLI beside them.
 
+mod audit;
 mod seed;
 mod serve;
 
@@ -25,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the table exactly as template.yaml defines it (keys, indexes, TTL).
+    /// Create the user table and the audit table exactly as template.yaml defines them.
     CreateTable,
     /// Load a JSON array of users (passwords are hashed on load); all or nothing.
     Seed { file: std::path::PathBuf },
@@ -45,10 +46,19 @@ enum Command {
     },
     /// Print the routes `serve` answers, one `METHOD /path` a line.
     Routes,
-    /// Serve every function on 127.0.0.1 at its template.yaml routes, in-process.
+    /// Serve every function on 127.0.0.1 at its template.yaml routes, in-process, and feed the
+    /// users table's stream to the audit log as Lambda would.
     Serve {
         #[arg(long, default_value_t = 3000)]
         port: u16,
+    },
+    /// A user's audit trail, newest first: who changed what, when, through which API.
+    Audit {
+        #[arg(long)]
+        user: i64,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -114,29 +124,44 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Serve { port } => serve::serve(port).await,
+        Command::Serve { port } => serve::serve(&config, port).await,
+        Command::Audit { user, json } => {
+            let id = UserId::new(user).map_err(|e| e.to_string())?;
+            audit::show(&config, id, json).await
+        }
         Command::Routes => Ok(()),
     }
 }
 
 async fn create_table(config: &Config) -> Result<(), String> {
-    let store = Store::connect(config).await;
-    let exists = store
-        .client()
-        .describe_table()
-        .table_name(store.table())
-        .send()
-        .await
-        .is_ok();
-    if exists {
-        println!("table {} already exists", store.table());
-        return Ok(());
+    use shared::table::TableDef;
+    let client = shared::store::dynamodb_client(&config.dynamodb()).await;
+    let tables = [
+        (
+            config.table_name.clone(),
+            TableDef::from_committed_template(),
+        ),
+        (
+            audit::table_name(config),
+            TableDef::audit_from_committed_template(),
+        ),
+    ];
+    for (name, def) in tables {
+        let exists = client
+            .describe_table()
+            .table_name(&name)
+            .send()
+            .await
+            .is_ok();
+        if exists {
+            println!("table {name} already exists");
+            continue;
+        }
+        def.map_err(|e| e.to_string())?
+            .create(&client, &name)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("created table {name}");
     }
-    shared::table::TableDef::from_committed_template()
-        .map_err(|e| e.to_string())?
-        .create(store.client(), store.table())
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("created table {}", store.table());
     Ok(())
 }

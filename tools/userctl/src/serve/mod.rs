@@ -4,6 +4,7 @@
 mod http;
 mod reply;
 mod state;
+mod stream;
 mod websocket;
 
 use std::convert::Infallible;
@@ -22,9 +23,9 @@ pub fn route_keys() -> Vec<String> {
     http::endpoints().iter().map(Endpoint::route_key).collect()
 }
 
-pub async fn serve(port: u16) -> Result<(), String> {
+pub async fn serve(config: &shared::config::Config, port: u16) -> Result<(), String> {
     shared::telemetry::init();
-    let mut state = State::from_env().await?;
+    let mut state = State::from_env(crate::audit::table_name(config)).await?;
     // DeviceHive's `server/info` and `GET info` name this server unless configured otherwise.
     let urls = &mut state.devicehive;
     urls.rest_url
@@ -32,6 +33,11 @@ pub async fn serve(port: u16) -> Result<(), String> {
     urls.websocket_url
         .get_or_insert_with(|| format!("ws://127.0.0.1:{port}{}", websocket::PATH));
     let state: &'static State = Box::leak(Box::new(state));
+    tokio::spawn(stream::run(
+        config.dynamodb(),
+        config.table_name.clone(),
+        &state.audit,
+    ));
     let endpoints: &'static [Endpoint] = Box::leak(http::endpoints().into_boxed_slice());
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -45,6 +51,11 @@ pub async fn serve(port: u16) -> Result<(), String> {
     println!(
         "  WebSocket ws://{addr}{}  (DeviceHive: authenticate, server/info, user/get, user/getCurrent, user/update, user/updateCurrent)",
         websocket::PATH
+    );
+    println!(
+        "  audit log: the stream of {} into {} (userctl audit --user ID)",
+        config.table_name,
+        state.audit.table()
     );
     loop {
         let (stream, _) = match listener.accept().await {
