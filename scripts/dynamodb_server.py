@@ -5,10 +5,11 @@ rolls back by restoring a copy of the whole table taken before it started. Two t
 two server threads can then undo each other's committed writes, which DynamoDB never does (it
 serializes conflicting transactions). Serializing requests gives the tests DynamoDB's atomicity.
 
-The same rollback also replaces the table's stream shard with the copy: the records a cancelled
-transaction appended stay in the shard that open iterators read, and those iterators never see a
-later change. DynamoDB streams only committed changes; so does this server: a cancelled
-transaction's records are taken back out of the shard, and the shard stays the one iterators read.
+The same rollback also replaced the table's stream shard with the copy: the records a cancelled
+transaction appended stayed in the shard that open iterators read, and those iterators never saw a
+later change. DynamoDB streams only committed changes; so does this server: the copy shares the
+shard, a cancelled transaction's records are taken back out of it, and it stays the one iterators
+read.
 
 Usage: python scripts/dynamodb_server.py [--host 127.0.0.1] [--port 8000] [--exit-on-stdin-eof]
 """
@@ -20,6 +21,7 @@ import threading
 
 from werkzeug.serving import run_simple
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import StreamShard
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -29,6 +31,9 @@ from moto.moto_server.werkzeug_app import (
 
 def stream_only_committed_transactions() -> None:
     transact = DynamoDBBackend.transact_write_items
+    # The rollback copy of a table shares its shard (copying every record of the stream at
+    # every transaction made a long soak slower and slower).
+    StreamShard.__deepcopy__ = lambda self, memo: self
 
     def transact_write_items(self, transact_items):
         shards = {
