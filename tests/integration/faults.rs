@@ -486,3 +486,80 @@ async fn an_unknowable_outcome_is_503_and_sending_again_converges() {
         assert_sound(&w.direct, "after the resend").await;
     }
 }
+
+/// Another client's write slips in after this request's write landed and before the SDK sends
+/// it again (its answer was lost): the resend's condition then fails on a table this request
+/// already changed. That is not a refusal ("user does not exist" would be false): the stamp no
+/// longer says whose write it was, so the outcome is unknown (MMC's 500, its document having no
+/// 503), and the change is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_slipping_in_before_a_resend_makes_no_false_refusal() {
+    let settings = mmc_profile::Settings {
+        user_management_enabled: true,
+    };
+    // An administrator's edit (one UpdateItem on condition of the username) and the user's own
+    // edit with a password and its roles (read, then UpdateItem on the version read).
+    let edits = [
+        (
+            bearer(1, &["admin"]),
+            json!({"username": "user2", "roles": ["editor"]}),
+        ),
+        (
+            bearer(2, &[]),
+            json!({"username": "user2", "roles": ["viewer"], "password": NEW_PASSWORD}),
+        ),
+    ];
+    for (auth, body) in edits {
+        let w = world(false).await;
+        // MMC users hold at least one role, and its own edit must repeat them.
+        let viewer = shared::patch::UserPatch {
+            roles: Some(shared::patch::RolesChange::Grant(
+                shared::values::Role::parse("viewer").unwrap(),
+            )),
+            ..Default::default()
+        };
+        w.direct
+            .update(UserId::new(2).unwrap(), &viewer, &[], &testkit::stamp())
+            .await
+            .unwrap();
+        w.proxy.inject("UpdateItem", 0, 1, Fault::ForwardThenDrop);
+        let direct = w.direct.clone();
+        w.proxy.interleave(async move {
+            let rename = shared::patch::UserPatch {
+                username: Some(shared::values::Username::parse("renamed2").unwrap()),
+                ..Default::default()
+            };
+            direct
+                .update(UserId::new(2).unwrap(), &rename, &[], &testkit::stamp())
+                .await
+                .expect("the other client's rename");
+        });
+        let req = request(
+            mmc_profile::ROUTES,
+            "PUT",
+            "/api/profile/user2",
+            Some(&auth),
+            body.to_string().as_bytes(),
+        );
+        let (status, answer) = json_of(&mmc_profile::handle(&w.app, &settings, req).await);
+        assert_eq!(
+            w.proxy.stats().injected.get("forward-then-drop"),
+            Some(&1),
+            "{body}"
+        );
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (500, Some("INTERNAL_ERROR")),
+            "{body}: {answer}"
+        );
+        let two = stored(&w.direct, 2).await.unwrap();
+        assert_eq!(two.username, "renamed2");
+        let landed = if body["password"].is_string() {
+            verify_blocking(two.password_hash.as_ref().unwrap(), NEW_PASSWORD)
+        } else {
+            two.roles == ["editor".to_owned()].into()
+        };
+        assert!(landed, "{body}: the change is not in the table: {two:?}");
+        assert_sound(&w.direct, "after the rename").await;
+    }
+}

@@ -89,7 +89,11 @@ struct Plan {
     committed: HashMap<String, ([u8; 32], Instant)>,
     calls: BTreeMap<String, usize>,
     injected: BTreeMap<String, usize>,
+    /// Run once, after the next forward-then-drop call landed and before its answer is lost.
+    interleave: Option<Interleaved>,
 }
+
+type Interleaved = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// What went through the proxy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -168,6 +172,12 @@ impl FaultProxy {
         let mut plan = self.plan.lock().unwrap();
         plan.rate = Some((rate, kinds.to_vec(), seed.max(1)));
         plan.rate_ops = ops.iter().map(|o| o.to_string()).collect();
+    }
+
+    /// `write` runs once, after the next forward-then-drop call landed and before its answer
+    /// is lost: another client's write slipping in between a write and the SDK's resend of it.
+    pub fn interleave(&self, write: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.plan.lock().unwrap().interleave = Some(Box::pin(write));
     }
 
     /// Emulates DynamoDB's `ClientRequestToken` on `TransactWriteItems` (moto ignores it).
@@ -368,6 +378,10 @@ async fn handle(
             .insert(token, (fingerprint, Instant::now()));
     }
     if fault == Some(Fault::ForwardThenDrop) {
+        let interleaved = plan.lock().unwrap().interleave.take();
+        if let Some(write) = interleaved {
+            write.await;
+        }
         return Err(Dropped);
     }
     let mut response = hyper::Response::builder().status(status.as_u16());

@@ -21,6 +21,7 @@ mod item;
 mod keys;
 mod read;
 mod sdk_error;
+mod sends;
 #[cfg(feature = "test-util")]
 mod testing;
 mod throttle;

@@ -7,6 +7,7 @@ use super::expression::UpdateExpr;
 use super::item::{item_size, n, s, user_from_item, user_to_item, MAX_ITEM_BYTES};
 use super::keys::{key, user_pk};
 use super::sdk_error::{classify, is_conditional_failure};
+use super::sends::Sends;
 use super::{now_rfc3339, retry_pause, Expect, Store, MAX_ATTEMPTS};
 use crate::error::{Error, Result};
 use crate::patch::{Change, RolesChange, UserPatch};
@@ -99,6 +100,7 @@ impl Store {
             let value = expr.value(s(value.clone()));
             expr.condition(format!("{name} = {value}"));
         }
+        let sends = Sends::default();
         let result = self
             .client
             .update_item()
@@ -109,13 +111,20 @@ impl Store {
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
             .return_values(returning)
+            .customize()
+            .interceptor(sends.clone())
             .send()
             .await;
         match result {
             Ok(out) => out.attributes().map(user_from_item).transpose(),
             Err(e) if is_conditional_failure(&e) => {
                 // Only on the failure path: tell "no such user" from "not the expected user".
+                // Sent again, the condition may have failed on this request's own landed write
+                // (or on one made since): only the stamp can say it landed, and without it the
+                // outcome is unknown, not refused.
                 match self.get(id).await? {
+                    Some(user) if sends.resent() && user.written_by(stamp) => Ok(Some(user)),
+                    _ if sends.resent() => Err(resent_then_refused()),
                     None => Err(Error::NotFound),
                     Some(_) => Err(Error::PreconditionFailed),
                 }
@@ -207,6 +216,7 @@ impl Store {
         }
 
         if !patch.touches_unique() && patch.email_code.is_none() {
+            let sends = Sends::default();
             let result = self
                 .client
                 .update_item()
@@ -217,6 +227,8 @@ impl Store {
                 .set_expression_attribute_names(Some(expr.names))
                 .set_expression_attribute_values(Some(expr.values))
                 .return_values(ReturnValue::AllNew)
+                .customize()
+                .interceptor(sends.clone())
                 .send()
                 .await;
             return match result {
@@ -225,6 +237,11 @@ impl Store {
                     .map(user_from_item)
                     .transpose()
                     .map(|u| Some(u.unwrap_or(expected))),
+                // The version moved, perhaps by this very write sent earlier: the caller reads
+                // the user back to know (deciding again could refuse a change already made).
+                Err(e) if is_conditional_failure(&e) && sends.resent() => {
+                    Err(resent_then_refused())
+                }
                 Err(e) if is_conditional_failure(&e) => Ok(None),
                 Err(e) => Err(classify(e)),
             };
@@ -232,6 +249,15 @@ impl Store {
         self.write_moving_locks(current, patch, expr, expected, stamp)
             .await
     }
+}
+
+/// A write sent more than once whose last send's condition failed, and the user read back does
+/// not say it landed: an outage's answer (503), as for any write whose outcome is unknown.
+fn resent_then_refused() -> Error {
+    Error::Unavailable(
+        "the write was sent again and then refused: whether an earlier send landed is unknown"
+            .into(),
+    )
 }
 
 /// The user as it is after `patch` is applied to `current` (what a committed transaction wrote).
