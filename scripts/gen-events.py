@@ -3,7 +3,8 @@
 `cargo lambda invoke <function> --data-file events/<file>.json` against `cargo lambda watch`.
 
 HTTP functions get API Gateway HTTP API (payload 2.0) events, DeviceHive gets WebSocket API
-events, its `$connect` authorizer REQUEST authorizer events. Tokens are HS256 JWTs for the demo
+events, its `$connect` authorizer REQUEST authorizer events, the audit log a DynamoDB stream
+event (a batch of records, as the event source mapping delivers it). Tokens are HS256 JWTs for the demo
 users (demo/users.json: 1 ada admin, 2 bob viewer) signed with the local development secret that
 scripts/run exports as JWT_SECRET, valid until 2100. Everything is fixed (no clock, no
 randomness), so running this again reproduces the files byte for byte.
@@ -167,6 +168,53 @@ def authorizer_event(name, query_token=None, authorization=None):
     }
 
 
+def stream_event(records):
+    """A DynamoDB stream event as Lambda's event source mapping delivers it (NEW_AND_OLD_IMAGES)."""
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/userprofile-users/stream/2025-01-01T00:00:00.000"
+    out = []
+    for i, (name, old, new) in enumerate(records):
+        keys = {"pk": (new or old)["pk"]}
+        change = {
+            "ApproximateCreationDateTime": TIME_EPOCH_MS // 1000,
+            "Keys": keys,
+            "SequenceNumber": f"{100000000000000000000 + i}",
+            "SizeBytes": 512,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        }
+        if old is not None:
+            change["OldImage"] = old
+        if new is not None:
+            change["NewImage"] = new
+        out.append({
+            "eventID": f"{i + 1:032x}",
+            "eventName": name,
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": change,
+            "eventSourceARN": arn,
+        })
+    return {"Records": out}
+
+
+def bob_item(version, nickname, stamp):
+    """bob (demo/users.json) as a users-table item, with the stamp of the write that left it."""
+    item = {
+        "pk": {"S": "USER#2"}, "id": {"N": "2"}, "uuid": {"S": BOB_UUID},
+        "username": {"S": "bob"}, "email": {"S": "bob@example.com"},
+        "first_name": {"S": "Bob"}, "last_name": {"S": "Builder"},
+        "roles": {"SS": ["viewer"]}, "status": {"S": "active"},
+        "password_hash": {"S": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"},
+        "version": {"N": str(version)},
+        "created_at": {"S": "2025-01-01T00:00:00Z"}, "updated_at": {"S": "2025-01-01T00:00:00Z"},
+    }
+    if nickname is not None:
+        item["nickname"] = {"S": nickname}
+    actor, api, request = stamp
+    item.update({"last_actor": {"N": actor}, "last_api": {"S": api}, "last_request": {"S": request}})
+    return item
+
+
 def events():
     ada, bob = jwt(ADA), jwt(BOB)
     # What API Gateway hands every message of a connection the authorizer allowed: the policy's
@@ -233,6 +281,23 @@ def events():
         '{"action":"user/update","userId":"current","user":{"data":',
         bob_context,
     )
+
+    # DeviceHive REST: bob updates his own data; an expired token; a body that is not JSON.
+    rest = ("PUT", "/api/rest/user/current", "/api/rest/user/current", None)
+    rest_body = {"data": {"team": "red"}, "introReviewed": True}
+    http("devicehive-rest-success", *rest, bob, rest_body)
+    http("devicehive-rest-bad-token", *rest, jwt(BOB, iat=IAT - 7200, exp=IAT - 3600), rest_body)
+    http("devicehive-rest-bad-body", *rest, bob, '{"data":')
+
+    # The audit log: one stream batch in which bob sets his nickname through NEWM. Bad body: a
+    # record without its images (a stream that is not NEW_AND_OLD_IMAGES), reported as a failure.
+    before = bob_item(3, None, ("2", "unleash", "fixture-before"))
+    after = bob_item(4, "Bobby", ("2", "newm", "fixture-newm-patch-user-success"))
+    out["audit-log-success"] = stream_event([("MODIFY", before, after)])
+    bad = stream_event([("MODIFY", before, after)])
+    for image in ("OldImage", "NewImage"):
+        del bad["Records"][0]["dynamodb"][image]
+    out["audit-log-bad-body"] = bad
 
     # DeviceHive $connect authorizer: bob's token in ?token=; a garbage bearer header.
     out["devicehive-authorizer-success"] = authorizer_event(

@@ -1,7 +1,8 @@
-//! The API Gateway event fixtures in `events/` (for `cargo lambda invoke <function> --data-file
-//! events/<file>.json`, written by `scripts/gen-events.py`) through their functions' handlers,
-//! in-process, each against a fresh table seeded with `demo/users.json` and a state configured
-//! with the local development secret that `scripts/run` exports as `JWT_SECRET`.
+//! The event fixtures in `events/` (for `cargo lambda invoke <function> --data-file
+//! events/<file>.json`, written by `scripts/gen-events.py`: API Gateway events, and a DynamoDB
+//! stream batch for the audit log) through their functions' handlers, in-process, each against a
+//! fresh table seeded with `demo/users.json` and a state configured with the local development
+//! secret that `scripts/run` exports as `JWT_SECRET`.
 //!
 //! Every file is covered: its name is `<function>-[<variant>-]<case>.json`, and [`EXPECTED`] says
 //! what that function answers in that case. A file naming no known function or case fails the
@@ -15,7 +16,9 @@ use serde_json::Value;
 use shared::apigw::http::{match_route, Route};
 use shared::authorizer_context::ConnectionPrincipal;
 use shared::config::{Config, JwtKey};
-use testkit::{assert_no_secrets, fresh_store, json_of, userctl, workspace_root};
+use testkit::{
+    assert_no_secrets, fresh_audit_table, fresh_store, json_of, userctl, workspace_root,
+};
 
 /// The `JWT_SECRET` of `scripts/run` (and so of `cargo lambda watch` as the README runs it).
 const LOCAL_SECRET: &[u8] = b"local-development-secret-change-me-0123456789";
@@ -33,6 +36,10 @@ enum Outcome {
     Allow,
     /// The authorizer refuses (the runtime turns the error into the handshake's 401).
     Refuse,
+    /// The audit log reports no failure and this many records are in the audit table.
+    Recorded(usize),
+    /// The audit log reports this many of the batch's records as failures (Lambda retries them).
+    Failed(usize),
 }
 
 use Outcome::*;
@@ -54,8 +61,13 @@ const EXPECTED: &[(&str, &str, Outcome)] = &[
     ("devicehive-user-update", "success", WsSuccess),
     ("devicehive-user-update", "bad-token", WsError(401)),
     ("devicehive-user-update", "bad-body", WsError(400)),
+    ("devicehive-rest", "success", Http(204)),
+    ("devicehive-rest", "bad-token", Http(401)),
+    ("devicehive-rest", "bad-body", Http(400)),
     ("devicehive-authorizer", "success", Allow),
     ("devicehive-authorizer", "bad-token", Refuse),
+    ("audit-log", "success", Recorded(1)),
+    ("audit-log", "bad-body", Failed(1)),
 ];
 
 /// The HTTP routes each HTTP function serves, as `template.yaml` declares them.
@@ -65,6 +77,7 @@ fn routes(function: &str) -> Option<&'static [Route]> {
         "newm-patch-user" => Some(newm_patch_user::ROUTES),
         "mmc-profile" => Some(mmc_profile::ROUTES),
         "aaa-user-profile" => Some(aaa_user_profile::ROUTES),
+        "devicehive-rest" => Some(devicehive_user_update::rest::ROUTES),
         _ => None,
     }
 }
@@ -163,6 +176,28 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
                 }),
             }
         }
+        "audit-log" => {
+            let event: Value = serde_json::from_str(event_text).map_err(|e| e.to_string())?;
+            let table = fresh_audit_table(config).await;
+            let audit = audit_log::Audit::new(&table, &config.dynamodb(), 400, false).await;
+            let answer = audit.handle(event).await;
+            let failures = answer["batchItemFailures"]
+                .as_array()
+                .ok_or_else(|| format!("no batchItemFailures: {answer}"))?
+                .len();
+            let recorded = scan_all(config, &table).await;
+            let text = format!("{answer} {recorded}");
+            let outcome = if failures > 0 {
+                Failed(failures)
+            } else {
+                Recorded(recorded.as_array().map_or(0, Vec::len))
+            };
+            Ok(Answer {
+                detail: text.clone(),
+                text,
+                outcome: Some(outcome),
+            })
+        }
         http => {
             let routes = routes(http).ok_or_else(|| format!("unknown function {http}"))?;
             check_route(routes, event_text)?;
@@ -173,6 +208,10 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
                 "newm-patch-user" => newm_patch_user::handle(&app, req).await,
                 "mmc-profile" => mmc_profile::handle(&app, &mmc, req).await,
                 "aaa-user-profile" => aaa_user_profile::handle(&app, req).await,
+                "devicehive-rest" => {
+                    let settings = devicehive_user_update::Settings::default();
+                    devicehive_user_update::rest::handle(&app, &settings, req).await
+                }
                 other => return Err(format!("no handler for {other}")),
             };
             let (status, body) = json_of(&resp);
@@ -188,6 +227,24 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
             })
         }
     }
+}
+
+/// Every item of `table`, as plain JSON (what the secret check reads).
+async fn scan_all(config: &Config, table: &str) -> Value {
+    let client = shared::store::dynamodb_client(&config.dynamodb()).await;
+    let items = client
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .map(|out| out.items.unwrap_or_default())
+        .unwrap_or_default();
+    Value::Array(
+        items
+            .iter()
+            .map(|item| Value::String(format!("{item:?}")))
+            .collect(),
+    )
 }
 
 /// The event is one API Gateway would send this function: a route it serves, path parameters
