@@ -283,6 +283,41 @@ async fn a_replayed_batch_adds_nothing_and_a_malformed_record_fails_alone() {
     );
 }
 
+/// A full batch (100 records, more than are written at once): every good record is written,
+/// every malformed one is reported, in the batch's order, and a replay writes nothing new.
+#[tokio::test]
+async fn a_full_batch_is_written_at_once_and_its_failures_come_back_in_order() {
+    let (_, config) = fresh_store().await;
+    let table = fresh_audit_table(&config).await;
+    let audit = audit_log::Audit::new(&table, &config.dynamodb(), 400, false).await;
+    assert!(audit_log::IN_FLIGHT < 100);
+    let records: Vec<Value> = (0..100)
+        .map(|i| {
+            let sequence = format!("{}", 1000 + i);
+            if i % 17 == 5 {
+                json!({"eventID": format!("bad-{i}"), "eventName": "MODIFY",
+                       "dynamodb": {"SequenceNumber": sequence}})
+            } else {
+                record(
+                    &sequence,
+                    &format!("e-{i}"),
+                    Some(image("a@x.io", "Ann")),
+                    image("a@x.io", &format!("Ann {i}")),
+                )
+            }
+        })
+        .collect();
+    let bad: Vec<Value> = (0..100)
+        .filter(|i| i % 17 == 5)
+        .map(|i| json!({"itemIdentifier": format!("{}", 1000 + i)}))
+        .collect();
+    let answer = audit.handle(event(records.clone())).await;
+    assert_eq!(answer, json!({"batchItemFailures": bad}));
+    assert_eq!(audit_items(&config, &table).await, 100 - bad.len());
+    audit.handle(event(records)).await;
+    assert_eq!(audit_items(&config, &table).await, 100 - bad.len());
+}
+
 #[tokio::test]
 async fn anonymised_records_hold_no_email_or_name() {
     let (_, config) = fresh_store().await;

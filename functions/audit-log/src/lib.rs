@@ -5,4 +5,4 @@
 mod handler;
 pub mod record;
 
-pub use handler::{Audit, DEFAULT_RETENTION_DAYS};
+pub use handler::{Audit, DEFAULT_RETENTION_DAYS, IN_FLIGHT};
