@@ -80,6 +80,9 @@ pub struct User {
     /// sent again after it landed names the old password as current and the stored one as new.
     pub superseded_hash: Option<PasswordHash>,
     pub password_changed_at: Option<i64>,
+    /// The request whose password attempt was counted last: the same count sent again counts
+    /// once. Not a stamp: counting changes nothing of the user.
+    pub password_counted_for: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: i64,

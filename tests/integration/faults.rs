@@ -563,3 +563,38 @@ async fn a_write_slipping_in_before_a_resend_makes_no_false_refusal() {
         assert_sound(&w.direct, "after the rename").await;
     }
 }
+
+/// Another client's write lands between a NEWM password change's attempt count and its write:
+/// the write, on the version it read, is refused and the change is read and tried again. The
+/// count it takes again must not pass for the change having landed (it counts once, and the
+/// stamp is left to the write that changed the user), so the answer is 204 only with the new
+/// password stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_between_the_password_count_and_its_write_is_not_taken_for_the_change() {
+    let w = world(false).await;
+    let direct = w.direct.clone();
+    // UpdateItem #1 is the count, #2 the write of the new hash.
+    w.proxy.before("UpdateItem", 1, async move {
+        let nickname = shared::patch::UserPatch {
+            nickname: Some(shared::patch::Change::Set(
+                shared::values::Text::parse("nickname", "slipped in").unwrap(),
+            )),
+            ..Default::default()
+        };
+        direct
+            .update(UserId::new(2).unwrap(), &nickname, &[], &testkit::stamp())
+            .await
+            .expect("the other client's write");
+    });
+    let (status, body) = send(Path::NewmPassword, &w).await;
+    assert_eq!(status, 204, "{body}");
+    changed(Path::NewmPassword, &w.direct).await.unwrap();
+    let two = stored(&w.direct, 2).await.unwrap();
+    assert_eq!(two.nickname.as_deref(), Some("slipped in"));
+    assert_eq!(
+        w.proxy.stats().calls.get("UpdateItem"),
+        Some(&4),
+        "count, refused write, count again (counted once), write"
+    );
+    assert_sound(&w.direct, "after the password change").await;
+}

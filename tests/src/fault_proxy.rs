@@ -91,6 +91,9 @@ struct Plan {
     injected: BTreeMap<String, usize>,
     /// Run once, after the next forward-then-drop call landed and before its answer is lost.
     interleave: Option<Interleaved>,
+    /// Run once, before the call of an operation they name (after skipping that many) is
+    /// forwarded.
+    before: Vec<(String, usize, Interleaved)>,
 }
 
 type Interleaved = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -178,6 +181,21 @@ impl FaultProxy {
     /// is lost: another client's write slipping in between a write and the SDK's resend of it.
     pub fn interleave(&self, write: impl std::future::Future<Output = ()> + Send + 'static) {
         self.plan.lock().unwrap().interleave = Some(Box::pin(write));
+    }
+
+    /// `write` runs once, before the call of `op` that comes after the next `skip` is
+    /// forwarded: another client's write slipping in between two calls of one request.
+    pub fn before(
+        &self,
+        op: &str,
+        skip: usize,
+        write: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.plan
+            .lock()
+            .unwrap()
+            .before
+            .push((op.to_owned(), skip, Box::pin(write)));
     }
 
     /// Emulates DynamoDB's `ClientRequestToken` on `TransactWriteItems` (moto ignores it).
@@ -294,6 +312,25 @@ async fn handle(
         return Ok(hyper::Response::new(Full::new(Bytes::from(
             serde_json::to_string(&stats).unwrap(),
         ))));
+    }
+
+    let before = {
+        let mut plan = plan.lock().unwrap();
+        let mut due = None;
+        for (i, (hooked, skip, _)) in plan.before.iter_mut().enumerate() {
+            if *hooked == op {
+                if *skip == 0 {
+                    due = Some(i);
+                } else {
+                    *skip -= 1;
+                }
+                break;
+            }
+        }
+        due.map(|i| plan.before.remove(i).2)
+    };
+    if let Some(write) = before {
+        write.await;
     }
 
     let (fault, emulate_tokens) = {

@@ -24,6 +24,7 @@ const BOOKKEEPING: &[&str] = &[
     "pw_failed_at",
     "pw_superseded",
     "pw_changed_at",
+    "pw_counted_for",
 ];
 
 /// Personal data masked when records are anonymised.

@@ -109,7 +109,13 @@ async fn change_with_password(
     stamp: &Stamp,
 ) -> Result<(), Error> {
     let new_plaintext = password.new.expose().to_owned();
-    patch.password_hash = Some(shared::password::hash(password.new).await?);
+    let new_hash = shared::password::hash(password.new).await?;
+    // The hash made here (its salt fresh) is stored only if this request's write landed.
+    let landed = |user: &User, written_on: Option<i64>| {
+        user.password_hash.as_ref() == Some(&new_hash)
+            || written_on.is_some_and(|v| user.applied_since(stamp, v))
+    };
+    patch.password_hash = Some(new_hash.clone());
     patch.reset_password_failures = true;
     let mut written_on: Option<i64> = None;
     for attempt in 0..Store::ATTEMPTS {
@@ -123,7 +129,7 @@ async fn change_with_password(
                 stamp,
             )
             .await?;
-        if written_on.is_some_and(|v| current.applied_since(stamp, v)) {
+        if landed(&current, written_on) {
             return Ok(());
         }
         let verified =
@@ -150,7 +156,7 @@ async fn change_with_password(
             Ok(None) => continue,
             Err(Error::Unavailable(why)) => {
                 return match store.get(principal.user_id).await {
-                    Ok(Some(user)) if user.applied_since(stamp, current.version) => Ok(()),
+                    Ok(Some(user)) if landed(&user, Some(current.version)) => Ok(()),
                     _ => Err(Error::Unavailable(why)),
                 }
             }

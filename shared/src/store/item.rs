@@ -105,6 +105,9 @@ pub(super) fn user_to_item(u: &User) -> HashMap<String, AttributeValue> {
     item
 }
 
+/// The request whose password attempt was counted last (`Store::begin_password_change`).
+pub const PASSWORD_COUNTED_FOR: &str = "pw_counted_for";
+
 /// Who wrote the user's current version (see `crate::stamp`).
 pub const LAST_ACTOR: &str = "last_actor";
 pub const LAST_API: &str = "last_api";
@@ -247,6 +250,7 @@ pub(super) fn user_from_item(item: &HashMap<String, AttributeValue>) -> Result<U
         password_failed_at: get_n(item, "pw_failed_at"),
         superseded_hash: get_s(item, "pw_superseded").and_then(PasswordHash::from_phc),
         password_changed_at: get_n(item, "pw_changed_at"),
+        password_counted_for: get_s(item, PASSWORD_COUNTED_FOR),
         created_at: get_s(item, "created_at").unwrap_or_default(),
         updated_at: get_s(item, "updated_at").unwrap_or_default(),
         version: get_n(item, "version").unwrap_or(0),

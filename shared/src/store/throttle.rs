@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::item::{n, s, stamp_attributes, user_from_item, LAST_REQUEST};
+use super::item::{n, s, user_from_item, PASSWORD_COUNTED_FOR};
 use super::keys::{key, user_pk};
 use super::sdk_error::{classify, is_conditional_failure};
 use super::{Expect, Store};
@@ -17,8 +17,8 @@ impl Store {
     /// `UpdateItem`, so concurrent guesses cannot get past the limit. Refused (nothing written)
     /// while `max` attempts in a row have failed and the last one is less than `window_seconds`
     /// old; after that, one attempt per window until one succeeds. A successful change resets the
-    /// count (`UserPatch::reset_password_failures`). The count is stamped with the request, so
-    /// the same count sent again (its answer lost) counts once.
+    /// count (`UserPatch::reset_password_failures`). The count names the request it counted
+    /// (`pw_counted_for`), so the same count sent again (its answer lost) counts once.
     pub async fn begin_password_change(
         &self,
         id: UserId,
@@ -30,35 +30,19 @@ impl Store {
         let now = crate::auth::now_unix();
         let mut condition = "attribute_exists(pk) AND (attribute_not_exists(pw_failures) \
              OR pw_failures < :max OR attribute_not_exists(pw_failed_at) OR pw_failed_at < :window_start) \
-             AND (attribute_not_exists(#last_request) OR #last_request <> :request)"
+             AND (attribute_not_exists(#counted_for) OR #counted_for <> :request)"
             .to_owned();
-        let mut sets = vec![
-            "pw_failures = if_not_exists(pw_failures, :zero) + :one".to_owned(),
-            "pw_failed_at = :now".to_owned(),
-        ];
-        let mut removes = Vec::new();
+        // The count is bookkeeping, not a change of the user: it leaves the stamp (who made the
+        // current version) alone, and says which request it counted in its own attribute.
+        let update = "SET pw_failures = if_not_exists(pw_failures, :zero) + :one, \
+             pw_failed_at = :now, #counted_for = :request";
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(user_pk(id))));
-        for (i, (attr, value)) in stamp_attributes(stamp).into_iter().enumerate() {
-            request = request.expression_attribute_names(format!("#s{i}"), attr);
-            match value {
-                Some(v) => {
-                    sets.push(format!("#s{i} = :s{i}"));
-                    request = request.expression_attribute_values(format!(":s{i}"), v);
-                }
-                None => removes.push(format!("#s{i}")),
-            }
-        }
-        let mut update = format!("SET {}", sets.join(", "));
-        if !removes.is_empty() {
-            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let mut request = request
+            .set_key(Some(key(user_pk(id))))
             .update_expression(update)
-            .expression_attribute_names("#last_request", LAST_REQUEST)
+            .expression_attribute_names("#counted_for", PASSWORD_COUNTED_FOR)
             .expression_attribute_values(":request", s(&stamp.request_id))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
@@ -84,7 +68,11 @@ impl Store {
             Err(e) if is_conditional_failure(&e) => match self.get(id).await? {
                 None => Err(Error::NotFound),
                 // This request's own count, sent again after it landed.
-                Some(user) if user.written_by(stamp) => Ok(user),
+                Some(user)
+                    if user.password_counted_for.as_deref() == Some(stamp.request_id.as_str()) =>
+                {
+                    Ok(user)
+                }
                 Some(user) if !expect.iter().all(|e| e.holds(&user)) => {
                     Err(Error::PreconditionFailed)
                 }

@@ -48,6 +48,7 @@ impl Store {
             password_failed_at: None,
             superseded_hash: None,
             password_changed_at: None,
+            password_counted_for: None,
             created_at: now.clone(),
             updated_at: now,
             version: 1,
