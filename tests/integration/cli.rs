@@ -144,6 +144,25 @@ async fn a_duplicate_in_the_seed_file_is_named_and_nothing_is_left() {
         &["seed", write_seed(&bad).to_str().unwrap()],
     );
     assert!(!ok && err.contains("uuid"), "{err}");
+
+    // The same id twice: refused before anything is written (its second entry would otherwise
+    // pass for the first one's create).
+    let mut twice = seed_users();
+    twice.as_array_mut().unwrap().push(serde_json::json!(
+        {"id": 2, "uuid": "7f8c1f0e-3b7a-4c1e-9d2a-444444444444", "username": "dave", "email": "dave@example.com",
+         "password": "Dave-Passw0rd", "roles": [], "status": "active"}
+    ));
+    let (ok, out, err) = userctl(
+        USERCTL,
+        &config,
+        &["seed", write_seed(&twice).to_str().unwrap()],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("user #3 (id 2)") && err.contains("user #2"),
+        "{err}"
+    );
+    assert!(all_keys(&store).await.is_empty(), "nothing written");
 }
 
 #[tokio::test]

@@ -100,7 +100,13 @@ impl Store {
         if !matches!(outcome, Ok(None)) {
             // Cancelled or unknown: was it this request's own earlier send that landed?
             if let Ok(Some(stored)) = self.get(new.id).await {
-                if stored.written_by(stamp) && stored.version == 1 {
+                // Its own create: this request's stamp, untouched since, with these values.
+                if stored.written_by(stamp)
+                    && stored.version == 1
+                    && stored.username == new.username.as_str()
+                    && stored.email == new.email.as_str()
+                    && stored.uuid == new.uuid
+                {
                     return Ok(stored);
                 }
             }

@@ -97,10 +97,19 @@ pub async fn seed_file(store: &Store, path: &Path) -> Result<usize, String> {
     let raw: Vec<serde_json::Value> = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a JSON array: {e}", path.display()))?;
     let mut users = Vec::with_capacity(raw.len());
+    let mut first_with_id = std::collections::HashMap::new();
     for (i, value) in raw.into_iter().enumerate() {
         let seed: SeedUser =
             serde_json::from_value(value).map_err(|e| format!("user #{}: {e}", i + 1))?;
         let id = seed.id;
+        // One run creates each user once: a second entry with an id would be taken for the
+        // first one's create, and its values silently dropped.
+        if let Some(first) = first_with_id.insert(id, i + 1) {
+            return Err(format!(
+                "user #{} (id {id}): the id of user #{first} again; each id once",
+                i + 1
+            ));
+        }
         users.push(
             seed.into_new_user()
                 .await
