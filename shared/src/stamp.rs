@@ -43,8 +43,9 @@ impl Stamp {
     }
 
     /// A `ClientRequestToken` for one transaction of this request (DynamoDB: 1 to 36 characters):
-    /// the same for every send of the same transaction, so DynamoDB answers a repeat of a
-    /// committed one as a success without applying it twice; different for another transaction.
+    /// the same for every send of the same transaction (the SDK's resends), so DynamoDB answers a
+    /// repeat of a committed one as a success without applying it twice; different for another
+    /// transaction, or the same one built again (`parts` then differ: its time, its attempt).
     pub fn transaction_token(&self, parts: &[&str]) -> String {
         let mut hash = Sha256::new();
         hash.update(self.request_id.as_bytes());

@@ -132,7 +132,7 @@ impl Store {
     /// is stamped first (a removal carries no new image: the stream's old image then says who
     /// removed it), then removed on the stamped version.
     pub async fn delete(&self, id: UserId, stamp: &Stamp) -> Result<()> {
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let Some(user) = self.get(id).await? else {
                 return Ok(());
             };
@@ -164,8 +164,12 @@ impl Store {
                     HashMap::from([(":id".to_owned(), n(id))]),
                 )?);
             }
-            let token =
-                stamp.transaction_token(&["delete", &id.to_string(), &user.version.to_string()]);
+            let token = stamp.transaction_token(&[
+                "delete",
+                &id.to_string(),
+                &user.version.to_string(),
+                &attempt.to_string(),
+            ]);
             if self.transact(items, token).await?.is_none() {
                 return Ok(());
             }
@@ -258,10 +262,14 @@ impl Store {
             causes.push(Cause::Code);
         }
 
+        // The attempt's time is part of it: a transaction built again (after a conflict, on the
+        // same version) carries other values (`updated_at`, the code's `:now`), and DynamoDB
+        // refuses a token it saw with other parameters (`IdempotentParameterMismatch`).
         let token = stamp.transaction_token(&[
             "user",
             &current.id.to_string(),
             &current.version.to_string(),
+            &expected.updated_at,
         ]);
         let Some(reasons) = self.transact(items, token).await? else {
             return Ok(Some(expected));
