@@ -223,7 +223,7 @@ def events():
         "principalId": "2",
         "integrationLatency": 0,
         "userId": "2",
-        "roles": "viewer",
+        "roles": '["viewer"]',
         "exp": EXP,
     }
     out = {}

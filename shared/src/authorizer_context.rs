@@ -19,12 +19,14 @@ pub struct ConnectionPrincipal {
 }
 
 impl ConnectionPrincipal {
-    /// The authorizer `context` (API Gateway allows only strings, numbers and booleans).
+    /// The authorizer `context` (API Gateway allows only strings, numbers and booleans). The
+    /// roles travel as a JSON array in a string: a token's role names are its issuer's, and a
+    /// separator could be inside one (`"ops,admin"` must not come back as two roles).
     pub fn to_context(&self) -> Value {
         let roles: Vec<&str> = self.principal.roles.iter().map(String::as_str).collect();
         json!({
             "userId": self.principal.user_id.get().to_string(),
-            "roles": roles.join(","),
+            "roles": Value::from(roles).to_string(),
             "exp": self.expires_at,
         })
     }
@@ -62,14 +64,11 @@ impl ConnectionPrincipal {
         }
         .and_then(|id| UserId::new(id).ok())
         .ok_or_else(missing)?;
-        let roles: BTreeSet<String> = ctx
-            .get("roles")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .split(',')
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let roles: BTreeSet<String> = match ctx.get("roles") {
+            None => BTreeSet::new(),
+            Some(Value::String(text)) => serde_json::from_str(text).map_err(|_| missing())?,
+            Some(_) => return Err(missing()),
+        };
         let expires_at = match ctx.get("exp") {
             Some(Value::Number(n)) => n.as_i64(),
             Some(Value::String(s)) => s.parse().ok(),
@@ -135,5 +134,24 @@ mod tests {
             Err(AuthError::Expired)
         );
         assert!(ConnectionPrincipal::from_context(&HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn a_role_name_holding_a_separator_stays_one_role() {
+        let who = ConnectionPrincipal {
+            principal: Principal {
+                user_id: UserId::new(3).unwrap(),
+                roles: BTreeSet::from(["ops,admin".to_owned(), "a\"b".to_owned()]),
+            },
+            expires_at: now_unix() + 100,
+        };
+        let ctx: HashMap<String, Value> = serde_json::from_value(who.to_context()).unwrap();
+        let back = ConnectionPrincipal::from_context(&ctx).unwrap();
+        assert_eq!(back, who);
+        assert!(!back.principal.is_admin());
+        // A context whose roles are not the JSON array written here is refused, not guessed at.
+        let mut comma = ctx.clone();
+        comma.insert("roles".into(), Value::from("ops,admin"));
+        assert!(ConnectionPrincipal::from_context(&comma).is_err());
     }
 }

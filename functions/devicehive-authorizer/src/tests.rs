@@ -18,7 +18,7 @@ fn allows_a_valid_token_and_carries_the_principal() {
         assert_eq!(policy["policyDocument"]["Statement"][0]["Effect"], "Allow");
         assert_eq!(policy["policyDocument"]["Statement"][0]["Resource"], arn);
         assert_eq!(policy["context"]["userId"], "4");
-        assert_eq!(policy["context"]["roles"], "admin");
+        assert_eq!(policy["context"]["roles"], r#"["admin"]"#);
         assert!(policy["context"]["exp"].as_i64().unwrap() > shared::auth::now_unix());
     }
 }
