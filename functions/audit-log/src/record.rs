@@ -27,7 +27,8 @@ const BOOKKEEPING: &[&str] = &[
     "pw_counted_for",
 ];
 
-/// Personal data masked when records are anonymised.
+/// Personal data masked when records are anonymised: who the person is, how to reach them,
+/// what they wrote about themselves, and DeviceHive's free-form `data`.
 const PERSONAL: &[&str] = &[
     "email",
     "username",
@@ -35,6 +36,17 @@ const PERSONAL: &[&str] = &[
     "first_name",
     "last_name",
     "nickname",
+    "location",
+    "biography",
+    "company_name",
+    "wallet_address",
+    "picture_url",
+    "banner_url",
+    "website_url",
+    "twitter_url",
+    "instagram_url",
+    "company_logo_url",
+    "data",
 ];
 
 /// Why a stream record cannot be recorded (it goes to the batch's failures).
@@ -60,6 +72,9 @@ pub struct AuditRecord {
     /// When the change happened (the stream record's approximate creation time, RFC 3339).
     pub at: String,
     pub event_id: String,
+    /// The user's version the change made (a removal: the last one); orders the changes of one
+    /// second, which is all the stream's time tells.
+    pub version: Option<i64>,
     /// `INSERT`, `MODIFY` or `REMOVE`.
     pub event: String,
     pub actor: Option<i64>,
@@ -121,6 +136,7 @@ pub fn audit_record(record: &Value, anonymise: bool) -> Result<Option<AuditRecor
         user_id,
         at: rfc3339(created),
         event_id: event_id.to_owned(),
+        version: stamp.get("version").and_then(Value::as_i64),
         event: event.to_owned(),
         actor: stamp.get("last_actor").and_then(Value::as_i64),
         api: stamp
@@ -184,8 +200,13 @@ fn diff(
 /// As Unleash's `anonymise()`: a short hash of the value instead of the value (an email keeps
 /// the shape of one).
 fn mask(field: &str, value: &Value) -> Value {
-    let Some(text) = value.as_str() else {
-        return value.clone();
+    let json;
+    let text = match value.as_str() {
+        Some(text) => text,
+        None => {
+            json = value.to_string();
+            &json
+        }
     };
     let hash: String = Sha256::digest(text.as_bytes())
         .iter()
@@ -200,7 +221,8 @@ fn mask(field: &str, value: &Value) -> Value {
 }
 
 fn rfc3339(seconds: f64) -> String {
-    // To the millisecond: a float of seconds since 1970 holds no finer truth.
+    // DynamoDB gives whole seconds (rounded down); a local stream may carry a fraction, kept to
+    // the millisecond.
     let nanos = (seconds * 1000.0).round() as i128 * 1_000_000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
@@ -257,8 +279,9 @@ fn plain(typed: &Value) -> Value {
 }
 
 impl AuditRecord {
-    /// The audit table's item. The sort key puts records of one user in time order, and the
-    /// event id makes it the same item for the same record: a replay writes nothing new.
+    /// The audit table's item. The sort key puts records of one user in time order (the version
+    /// orders those of one second), and the event id makes it the same item for the same record:
+    /// a replay writes nothing new.
     pub fn to_item(&self, expires_at: i64) -> HashMap<String, AttributeValue> {
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let mut item = HashMap::from([
@@ -268,7 +291,12 @@ impl AuditRecord {
             ),
             (
                 "at".to_owned(),
-                s(&format!("{}#{}", self.at, self.event_id)),
+                s(&format!(
+                    "{}#{:020}#{}",
+                    self.at,
+                    self.version.unwrap_or(0),
+                    self.event_id
+                )),
             ),
             ("event_id".to_owned(), s(&self.event_id)),
             ("event".to_owned(), s(&self.event)),
@@ -277,6 +305,9 @@ impl AuditRecord {
                 AttributeValue::N(expires_at.to_string()),
             ),
         ]);
+        if let Some(version) = self.version {
+            item.insert("version".to_owned(), AttributeValue::N(version.to_string()));
+        }
         if let Some(actor) = self.actor {
             item.insert("actor".to_owned(), AttributeValue::N(actor.to_string()));
         }
@@ -388,8 +419,15 @@ mod tests {
         assert!(!text.contains("argon2"), "{text}");
         assert_eq!(
             item["at"],
-            AttributeValue::S("2025-01-01T00:00:00.250Z#e1".into())
+            AttributeValue::S("2025-01-01T00:00:00.250Z#00000000000000000002#e1".into())
         );
+        // Changes within one second (all DynamoDB's time says) sort by the version they made.
+        let later = AuditRecord {
+            version: Some(10),
+            event_id: "0".into(),
+            ..rec.clone()
+        };
+        assert!(later.to_item(99)["at"].as_s().unwrap() > item["at"].as_s().unwrap());
     }
 
     #[test]
@@ -470,13 +508,17 @@ mod tests {
             Some(user(
                 "b@x.io",
                 "2",
-                json!({"name": {"S": "Bea"}, "status": {"S": "locked"}}),
+                json!({"name": {"S": "Bea"}, "status": {"S": "locked"},
+                       "location": {"S": "Lisbon"}, "wallet_address": {"S": "addr1qxy"},
+                       "data": {"S": "{\"phone\":\"+351 555\"}"}}),
             )),
             "USER#7",
         );
         let rec = audit_record(&r, true).unwrap().unwrap();
         let text = format!("{:?}", rec.changes);
-        for secret in ["a@x.io", "b@x.io", "Ann", "Bea"] {
+        for secret in [
+            "a@x.io", "b@x.io", "Ann", "Bea", "Lisbon", "addr1qxy", "555",
+        ] {
             assert!(!text.contains(secret), "{text}");
         }
         let FieldChange::Values {
