@@ -13,6 +13,9 @@ pub const LOCAL_SECRET: &str = "local-development-secret-change-me-0123456789";
 /// bob's password in demo/users.json.
 pub const BOB_PASSWORD: &str = "Bob-Builder-2024";
 pub const BOB_UUID: &str = "0b0c1d2e-0000-4000-8000-000000000002";
+/// The email change the benchmarks make for bob, and the 2FA code issued for it.
+pub const NEW_EMAIL: &str = "rob@example.com";
+pub const CODE: &str = "123456";
 
 fn bob_item() -> &'static Value {
     static ITEM: OnceLock<Value> = OnceLock::new();
@@ -52,7 +55,22 @@ pub fn answer(target: &str, body: &[u8]) -> bytes::Bytes {
             json!({"Attributes": bob_item()}).to_string().into(),
         )
     });
+    static CODE_ITEM: OnceLock<bytes::Bytes> = OnceLock::new();
     match target.rsplit('.').next().unwrap_or("") {
+        // The 2FA guess count: the code item, holding the code issued for bob's new email.
+        "UpdateItem" if key_of(body).is_some_and(|pk| pk.starts_with("CODE#")) => CODE_ITEM
+            .get_or_init(|| {
+                let id = shared::values::UserId::new(2).expect("an id");
+                let email = shared::values::Email::parse(NEW_EMAIL).expect("an email");
+                json!({"Attributes": {
+                    "pk": {"S": format!("CODE#2#{NEW_EMAIL}")}, "user_id": {"N": "2"},
+                    "code_hash": {"S": shared::store::code_hash_for(id, &email, CODE)},
+                    "attempts": {"N": "1"}, "expires_at": {"N": "4102444800"}
+                }})
+                .to_string()
+                .into()
+            })
+            .clone(),
         // DynamoDB sends the item back only when asked to (`ReturnValues`); otherwise `{}`.
         "UpdateItem" if asks_for_all_new(body) => update_bob.clone(),
         "UpdateItem" => bytes::Bytes::from_static(b"{}"),
@@ -73,7 +91,7 @@ fn asks_for_all_new(body: &[u8]) -> bool {
     body.windows(ALL_NEW.len()).any(|w| w == ALL_NEW)
 }
 
-/// The partition key a GetItem asks for, read straight out of the SDK's request JSON.
+/// The partition key a GetItem or UpdateItem names, read straight out of the SDK's request JSON.
 fn key_of(body: &[u8]) -> Option<&str> {
     const KEY: &str = r#""Key":{"pk":{"S":""#;
     let text = std::str::from_utf8(body).ok()?;
@@ -162,9 +180,20 @@ pub async fn body_bytes(req: hyper::Request<hyper::body::Incoming>) -> bytes::By
 /// Serves the canned answers over HTTP on `listener` (for whole processes: cold start,
 /// `userctl serve` throughput).
 pub async fn serve_canned(listener: tokio::net::TcpListener) {
-    serve_http1(listener, |req| async move {
+    serve_canned_with_latency(listener, std::time::Duration::ZERO).await
+}
+
+/// [`serve_canned`], every answer held `latency` first: DynamoDB's round trip in a region.
+pub async fn serve_canned_with_latency(
+    listener: tokio::net::TcpListener,
+    latency: std::time::Duration,
+) {
+    serve_http1(listener, move |req| async move {
         let target = target(req.headers());
         let body = body_bytes(req).await;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         hyper::Response::builder()
             .status(200)
             .header("content-type", "application/x-amz-json-1.0")

@@ -114,6 +114,7 @@ async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
         .env("TABLE_NAME", "bench")
+        .env("AUDIT_TABLE_NAME", "bench-audit")
         .env("DYNAMODB_ENDPOINT", dynamodb)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "bench")
@@ -225,6 +226,12 @@ async fn main() {
             event("devicehive-authorizer-success.json"),
             None,
         ),
+        (
+            "devicehive-rest",
+            event("devicehive-rest-success.json"),
+            None,
+        ),
+        ("audit-log", event("audit-log-success.json"), None),
     ];
 
     let canned = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -17,6 +17,11 @@ use shared::config::{JwtConfig, JwtKey};
 use shared::values::UserId;
 use shared::AppState;
 
+/// The round trip the latency cases give every DynamoDB call.
+const ROUND_TRIP_MS: u64 = 5;
+const AUDIT_REMOTE: &str = "audit-log 100 records, 5 ms round trips, 16 in flight (as deployed)";
+const AUDIT_REMOTE_ONE_BY_ONE: &str = "audit-log 100 records, 5 ms round trips, 1 in flight";
+
 fn token(id: i64, roles: &[&str]) -> String {
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
     Signer::hs256(LOCAL_SECRET.as_bytes(), None, None).sign(UserId::new(id).unwrap(), &roles, 3600)
@@ -83,6 +88,7 @@ async fn main() {
     let n = newm_patch_user::ROUTES;
     let m = mmc_profile::ROUTES;
     let a = aaa_user_profile::ROUTES;
+    let r = devicehive_user_update::rest::ROUTES;
     let events: HashMap<&str, String> = HashMap::from([
         (
             "unleash plain",
@@ -131,7 +137,7 @@ async fn main() {
                 "PATCH",
                 "/v1/users/me",
                 &bob,
-                json!({"email": "rob@example.com", "authCode": "123456"}),
+                json!({"email": bench::NEW_EMAIL, "authCode": bench::CODE}),
             ),
         ),
         (
@@ -216,7 +222,54 @@ async fn main() {
             "devicehive password",
             ws(json!({"password": "secret-99"}), &bob_ctx),
         ),
+        (
+            "devicehive rest plain",
+            event(
+                r,
+                "PUT",
+                "/api/rest/user/current",
+                &bob,
+                json!({"data": {"theme": "dark"}}),
+            ),
+        ),
+        ("audit-log 1 record", stream_batch(1)),
+        ("audit-log 100 records", stream_batch(100)),
+        (AUDIT_REMOTE, stream_batch(100)),
+        (AUDIT_REMOTE_ONE_BY_ONE, stream_batch(100)),
     ]);
+    // The audit log writes through the same canned client (PutItem is answered `{}`).
+    let audit =
+        &audit_log::Audit::with_client(app.store.client().clone(), "bench-audit", 400, false);
+    // And over loopback HTTP to the canned DynamoDB holding each answer for a regional round
+    // trip, as many records at once as the function writes, or one at a time.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_config = shared::config::Config {
+        table_name: "bench".into(),
+        dynamodb_endpoint: Some(format!("http://{}", slow.local_addr().unwrap())),
+        region: Some("us-east-1".into()),
+        jwt: JwtConfig {
+            key: JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
+            issuer: None,
+            audience: None,
+        },
+    };
+    tokio::spawn(bench::serve_canned_with_latency(
+        slow,
+        std::time::Duration::from_millis(ROUND_TRIP_MS),
+    ));
+    // The production client for that endpoint, its calls counted with the others.
+    let (slow_store, _) = shared::store::Store::connect_counted(&slow_config).await;
+    let slow_client = aws_sdk_dynamodb::Client::from_conf(
+        slow_store
+            .client()
+            .config()
+            .to_builder()
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let remote = &audit_log::Audit::with_client(slow_client.clone(), "bench-audit", 400, false);
+    let remote_one_by_one =
+        &audit_log::Audit::with_client(slow_client, "bench-audit", 400, false).with_in_flight(1);
 
     // Floors: the parts every plain update pays for, measured alone, to show what limits it.
     let floors = [
@@ -225,6 +278,7 @@ async fn main() {
         "floor: SDK GetItem of bob",
         "floor: SDK UpdateItem returning bob (ALL_NEW)",
         "floor: SDK UpdateItem returning nothing (NONE)",
+        "floor: SDK UpdateItem returning nothing (NONE), with a per-call interceptor",
     ];
     let floor_token = bob.clone();
 
@@ -236,7 +290,7 @@ async fn main() {
     let mut cases: Vec<Case> = names
         .into_iter()
         .map(|name| {
-            let slow = name.contains("password");
+            let slow = name.contains("password") || name.contains("round trips");
             let iterations = match std::env::var("ITERATIONS") {
                 Ok(n) => n.parse().expect("ITERATIONS is a number"),
                 Err(_) if slow => 30,
@@ -270,7 +324,12 @@ async fn main() {
                 let outcome = if case.name.starts_with("floor") {
                     floor(case.name, &case.text, &floor_token, app).await
                 } else {
-                    run_once(case.name, &case.text, &mmc, app).await
+                    let audit = match case.name {
+                        AUDIT_REMOTE => remote,
+                        AUDIT_REMOTE_ONE_BY_ONE => remote_one_by_one,
+                        _ => audit,
+                    };
+                    run_once(case.name, &case.text, &mmc, app, audit).await
                 };
                 let elapsed = started.elapsed();
                 outcome.check(case.name);
@@ -321,8 +380,30 @@ impl Outcome {
     }
 }
 
+/// The audit log's event: `records` copies of the `events/audit-log-success.json` change (bob's
+/// nickname set through NEWM), each its own stream record.
+fn stream_batch(records: usize) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/audit-log-success.json"
+    );
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).expect(path)).unwrap();
+    let one = &fixture["Records"][0];
+    let batch: Vec<Value> = (0..records)
+        .map(|i| {
+            let mut record = one.clone();
+            record["eventID"] = json!(format!("{i:032x}"));
+            record["dynamodb"]["SequenceNumber"] =
+                json!(format!("{}", 100_000_000_000_000_000_000u128 + i as u128));
+            record
+        })
+        .collect();
+    json!({"Records": batch}).to_string()
+}
+
 /// One part of a plain update on its own.
 async fn floor(name: &str, event: &str, token: &str, app: &AppState) -> Outcome {
+    let per_call = shared::store::CallCounter::default();
     let ok = if name.contains("event parse") {
         lambda_http::request::from_str(event).is_ok()
     } else if name.contains("JWT") {
@@ -334,7 +415,8 @@ async fn floor(name: &str, event: &str, token: &str, app: &AppState) -> Outcome 
             "pk".to_owned(),
             aws_sdk_dynamodb::types::AttributeValue::S("USER#2".into()),
         )]);
-        app.store
+        let request = app
+            .store
             .client()
             .update_item()
             .table_name(app.store.table())
@@ -350,23 +432,43 @@ async fn floor(name: &str, event: &str, token: &str, app: &AppState) -> Outcome 
                 aws_sdk_dynamodb::types::ReturnValue::None
             } else {
                 aws_sdk_dynamodb::types::ReturnValue::AllNew
-            })
-            .send()
-            .await
-            .is_ok_and(|out| out.attributes().is_some() != name.contains("NONE"))
+            });
+        // What the store's conditional writes add to tell a resend's failed condition from a
+        // refusal (`store::sends`): an interceptor given to the one operation.
+        let sent = if name.contains("interceptor") {
+            request.customize().interceptor(per_call).send().await
+        } else {
+            request.send().await
+        };
+        sent.is_ok_and(|out| out.attributes().is_some() != name.contains("NONE"))
     };
     Outcome::Floor(ok)
 }
 
 /// One event through its function.
-async fn run_once(name: &str, text: &str, mmc: &mmc_profile::Settings, app: &AppState) -> Outcome {
-    if name.starts_with("devicehive") {
+async fn run_once(
+    name: &str,
+    text: &str,
+    mmc: &mmc_profile::Settings,
+    app: &AppState,
+    audit: &audit_log::Audit,
+) -> Outcome {
+    if name.starts_with("audit-log") {
+        // Lambda's runtime hands the handler the event as JSON, parsed from the text.
+        let event: Value = serde_json::from_str(text).unwrap();
+        let answer = audit.handle(event).await;
+        return Outcome::Floor(answer["batchItemFailures"] == json!([]));
+    }
+    if name.starts_with("devicehive") && !name.contains("rest") {
         let event: Value = serde_json::from_str(text).unwrap();
         let settings = devicehive_user_update::Settings::default();
         return Outcome::WebSocket(devicehive_user_update::handle(app, &settings, event).await);
     }
     let req = lambda_http::request::from_str(text).expect("valid event");
-    let resp = if name.starts_with("unleash") {
+    let resp = if name.starts_with("devicehive rest") {
+        let settings = devicehive_user_update::Settings::default();
+        devicehive_user_update::rest::handle(app, &settings, req).await
+    } else if name.starts_with("unleash") {
         unleash_user_admin::handle(app, req).await
     } else if name.starts_with("newm") {
         newm_patch_user::handle(app, req).await

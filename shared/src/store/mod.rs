@@ -40,7 +40,7 @@ pub use code::{CODE_MAX_ATTEMPTS, CODE_TTL_SECONDS};
 pub use item::MAX_ITEM_BYTES;
 pub use keys::{PK, TTL_ATTRIBUTE};
 #[cfg(feature = "test-util")]
-pub use testing::CallCounter;
+pub use testing::{code_hash_for, CallCounter};
 
 /// Optimistic writes retried this many times before `Error::Contention`.
 const MAX_ATTEMPTS: u32 = 8;
