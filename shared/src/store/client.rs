@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 
+use super::sends::MarkResends;
 use crate::config::DynamoDbLocation;
 
 /// The DynamoDB client for this configuration: a local endpoint when one is set (with dummy
@@ -25,7 +26,8 @@ pub(super) fn client_builder(
     config: &DynamoDbLocation,
     sdk: &aws_config::SdkConfig,
 ) -> aws_sdk_dynamodb::config::Builder {
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk);
+    // Every client of the store tells a resend's answer from a first one (`super::sends`).
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(MarkResends);
     if let Some(endpoint) = &config.endpoint {
         builder = builder.endpoint_url(endpoint);
     }

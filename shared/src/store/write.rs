@@ -7,7 +7,7 @@ use super::expression::UpdateExpr;
 use super::item::{item_size, n, s, user_from_item, user_to_item, MAX_ITEM_BYTES};
 use super::keys::{key, user_pk};
 use super::sdk_error::{classify, is_conditional_failure};
-use super::sends::Sends;
+use super::sends::resent;
 use super::{now_rfc3339, retry_pause, Expect, Store, MAX_ATTEMPTS};
 use crate::error::{Error, Result};
 use crate::patch::{Change, RolesChange, UserPatch};
@@ -100,7 +100,6 @@ impl Store {
             let value = expr.value(s(value.clone()));
             expr.condition(format!("{name} = {value}"));
         }
-        let sends = Sends::default();
         let result = self
             .client
             .update_item()
@@ -111,8 +110,6 @@ impl Store {
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
             .return_values(returning)
-            .customize()
-            .interceptor(sends.clone())
             .send()
             .await;
         match result {
@@ -122,9 +119,10 @@ impl Store {
                 // Sent again, the condition may have failed on this request's own landed write
                 // (or on one made since): only the stamp can say it landed, and without it the
                 // outcome is unknown, not refused.
+                let resent = resent(&e);
                 match self.get(id).await? {
-                    Some(user) if sends.resent() && user.written_by(stamp) => Ok(Some(user)),
-                    _ if sends.resent() => Err(resent_then_refused()),
+                    Some(user) if resent && user.written_by(stamp) => Ok(Some(user)),
+                    _ if resent => Err(resent_then_refused()),
                     None => Err(Error::NotFound),
                     Some(_) => Err(Error::PreconditionFailed),
                 }
@@ -216,7 +214,6 @@ impl Store {
         }
 
         if !patch.touches_unique() && patch.email_code.is_none() {
-            let sends = Sends::default();
             let result = self
                 .client
                 .update_item()
@@ -227,8 +224,6 @@ impl Store {
                 .set_expression_attribute_names(Some(expr.names))
                 .set_expression_attribute_values(Some(expr.values))
                 .return_values(ReturnValue::AllNew)
-                .customize()
-                .interceptor(sends.clone())
                 .send()
                 .await;
             return match result {
@@ -239,9 +234,7 @@ impl Store {
                     .map(|u| Some(u.unwrap_or(expected))),
                 // The version moved, perhaps by this very write sent earlier: the caller reads
                 // the user back to know (deciding again could refuse a change already made).
-                Err(e) if is_conditional_failure(&e) && sends.resent() => {
-                    Err(resent_then_refused())
-                }
+                Err(e) if is_conditional_failure(&e) && resent(&e) => Err(resent_then_refused()),
                 Err(e) if is_conditional_failure(&e) => Ok(None),
                 Err(e) => Err(classify(e)),
             };
