@@ -228,15 +228,7 @@ fn image(email: &str, name: &str) -> Value {
 }
 
 async fn audit_items(config: &Config, table: &str) -> usize {
-    shared::store::dynamodb_client(&config.dynamodb())
-        .await
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap()
-        .items()
-        .len()
+    testkit::items_of(config, table).await.len()
 }
 
 #[tokio::test]

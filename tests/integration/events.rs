@@ -185,12 +185,13 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
                 .as_array()
                 .ok_or_else(|| format!("no batchItemFailures: {answer}"))?
                 .len();
-            let recorded = scan_all(config, &table).await;
-            let text = format!("{answer} {recorded}");
+            let recorded = testkit::items_of(config, &table).await;
+            // The records as their text too, for the secret check.
+            let text = format!("{answer} {recorded:?}");
             let outcome = if failures > 0 {
                 Failed(failures)
             } else {
-                Recorded(recorded.as_array().map_or(0, Vec::len))
+                Recorded(recorded.len())
             };
             Ok(Answer {
                 detail: text.clone(),
@@ -227,24 +228,6 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
             })
         }
     }
-}
-
-/// Every item of `table`, as plain JSON (what the secret check reads).
-async fn scan_all(config: &Config, table: &str) -> Value {
-    let client = shared::store::dynamodb_client(&config.dynamodb()).await;
-    let items = client
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .map(|out| out.items.unwrap_or_default())
-        .unwrap_or_default();
-    Value::Array(
-        items
-            .iter()
-            .map(|item| Value::String(format!("{item:?}")))
-            .collect(),
-    )
 }
 
 /// The event is one API Gateway would send this function: a route it serves, path parameters

@@ -156,6 +156,22 @@ pub async fn fresh_audit_table(config: &Config) -> String {
     name
 }
 
+/// Every item of another table at `config`'s DynamoDB (the audit table), all pages.
+pub async fn items_of(
+    config: &Config,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let other = Config {
+        table_name: table.to_owned(),
+        ..config.clone()
+    };
+    Store::connect(&other)
+        .await
+        .scan_all()
+        .await
+        .expect("scan the table")
+}
+
 pub async fn fresh_state() -> (shared::AppState, Config) {
     let (_, config) = fresh_store().await;
     let state = shared::AppState::from_config(&config)

@@ -69,17 +69,7 @@ impl Store {
             Ok(out) => out.attributes().cloned(),
             Err(e) if is_conditional_failure(&e) => {
                 // Missing, expired, dead, or already counted for this very request.
-                let item = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(code_pk(id, &key_text))))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(classify)?
-                    .item()
-                    .cloned();
+                let item = self.item(code_pk(id, &key_text)).await?;
                 item.filter(|i| {
                     get_s(i, "last_guess").as_deref() == Some(stamp.request_id.as_str())
                         && get_n(i, TTL_ATTRIBUTE).is_some_and(|at| at > now)

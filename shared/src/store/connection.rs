@@ -43,24 +43,15 @@ impl Store {
     /// Who the connection authenticated as in-band, if it did (its token may have expired since:
     /// the caller checks, as TTL deletion lags).
     pub async fn connection(&self, connection_id: &str) -> Result<Option<ConnectionPrincipal>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(connection_pk(connection_id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.item(connection_pk(connection_id)).await? else {
             return Ok(None);
         };
         let corrupt =
             || Error::Internal("connection item without a valid user_id or token_exp".into());
-        let user_id = get_n(item, "user_id")
+        let user_id = get_n(&item, "user_id")
             .and_then(|id| UserId::new(id).ok())
             .ok_or_else(corrupt)?;
-        let expires_at = get_n(item, "token_exp").ok_or_else(corrupt)?;
+        let expires_at = get_n(&item, "token_exp").ok_or_else(corrupt)?;
         let roles: BTreeSet<String> = match item.get("roles") {
             Some(AttributeValue::Ss(r)) => r.iter().cloned().collect(),
             _ => BTreeSet::new(),

@@ -1,5 +1,7 @@
 //! Reads: a user by id, and the id holding a username, uuid or email (strongly consistent).
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::user_from_item;
@@ -10,32 +12,34 @@ use crate::error::{Error, Result};
 use crate::user::User;
 use crate::values::UserId;
 
-impl Store {
-    /// A strongly consistent read of one user.
-    pub async fn get(&self, id: UserId) -> Result<Option<User>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item().map(user_from_item).transpose()
-    }
+/// An item as DynamoDB holds it.
+pub(super) type Item = HashMap<String, AttributeValue>;
 
-    async fn lookup(&self, pk: String) -> Result<Option<UserId>> {
-        let out = self
-            .client
+impl Store {
+    /// A strongly consistent read of one item: the one way the store reads.
+    pub(super) async fn item(&self, pk: String) -> Result<Option<Item>> {
+        self.client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(pk)))
             .consistent_read(true)
             .send()
             .await
-            .map_err(classify)?;
-        match out.item().and_then(|i| i.get("user_id")) {
+            .map(|out| out.item)
+            .map_err(classify)
+    }
+
+    /// A strongly consistent read of one user.
+    pub async fn get(&self, id: UserId) -> Result<Option<User>> {
+        self.item(user_pk(id))
+            .await?
+            .as_ref()
+            .map(user_from_item)
+            .transpose()
+    }
+
+    async fn lookup(&self, pk: String) -> Result<Option<UserId>> {
+        match self.item(pk).await?.as_ref().and_then(|i| i.get("user_id")) {
             Some(AttributeValue::N(v)) => v
                 .parse()
                 .ok()
