@@ -10,18 +10,29 @@ use serde_json::{json, Value};
 use shared::config::Config;
 use shared::store::Store;
 use shared::values::UserId;
-use testkit::{bearer, fresh_audit_table, fresh_store, seed, token, userctl, Served, PASSWORD};
+use testkit::{bearer, fresh_audit_table, fresh_store, seed, token, Served, PASSWORD};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::http::send;
 use crate::USERCTL;
 
-/// `userctl audit --user ID --json`.
+/// `userctl audit --user ID --json`, with no JWT settings in its environment: reading the trail
+/// needs only where the tables are.
 fn audit_of(config: &Config, user: i64) -> Vec<Value> {
-    let (ok, out, err) = userctl(
-        USERCTL,
-        config,
-        &["audit", "--user", &user.to_string(), "--json"],
+    let out = std::process::Command::new(USERCTL)
+        .args(["audit", "--user", &user.to_string(), "--json"])
+        .env_clear()
+        .envs(
+            testkit::env_for(config)
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with("JWT_")),
+        )
+        .output()
+        .expect("run userctl");
+    let (ok, out, err) = (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     );
     assert!(ok, "userctl audit failed: {err}");
     serde_json::from_str::<Value>(&out)

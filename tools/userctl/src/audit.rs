@@ -5,19 +5,30 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
-use shared::config::Config;
+use shared::config::{Config, DynamoDbLocation};
 use shared::values::UserId;
 
 /// `AUDIT_TABLE_NAME`, else the user table's name with `-audit`.
 pub fn table_name(config: &Config) -> String {
+    audit_table_of(&config.table_name)
+}
+
+fn audit_table_of(users_table: &str) -> String {
     std::env::var("AUDIT_TABLE_NAME")
         .ok()
         .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| format!("{}-audit", config.table_name))
+        .unwrap_or_else(|| format!("{users_table}-audit"))
 }
 
-pub async fn show(config: &Config, user: UserId, as_json: bool) -> Result<(), String> {
-    let records = read(config, user).await?;
+/// Reading the trail needs only where the tables are (`TABLE_NAME`, `AUDIT_TABLE_NAME`,
+/// `DYNAMODB_ENDPOINT`, `AWS_REGION`), not the JWT keys the other commands check.
+pub async fn show_from_env(user: UserId, as_json: bool) -> Result<(), String> {
+    let users_table = std::env::var("TABLE_NAME")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or("configuration: TABLE_NAME is required but not set")?;
+    let location = DynamoDbLocation::from_env();
+    let records = read(&location, &audit_table_of(&users_table), user).await?;
     if as_json {
         println!("{}", Value::Array(records));
         return Ok(());
@@ -70,15 +81,18 @@ fn shown(v: &Value) -> String {
 }
 
 /// Every record of `user`, newest first, as JSON objects.
-async fn read(config: &Config, user: UserId) -> Result<Vec<Value>, String> {
-    let client = shared::store::dynamodb_client(&config.dynamodb()).await;
-    let table = table_name(config);
+async fn read(
+    location: &DynamoDbLocation,
+    table: &str,
+    user: UserId,
+) -> Result<Vec<Value>, String> {
+    let client = shared::store::dynamodb_client(location).await;
     let mut records = Vec::new();
     let mut start = None;
     loop {
         let out = client
             .query()
-            .table_name(&table)
+            .table_name(table)
             .key_condition_expression("user_id = :u")
             .expression_attribute_values(":u", AttributeValue::N(user.to_string()))
             .scan_index_forward(false)
