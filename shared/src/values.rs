@@ -57,9 +57,29 @@ impl UserId {
         Self::new(id).map_err(|e| Invalid::new(field, e.reason))
     }
 
+    /// Only the canonical decimal form (`"2"`, never `"+2"` or `"02"`): what names a user in a
+    /// token, where two spellings of one id would be two identities to an issuer's allow-list.
+    pub fn parse_canonical(field: &str, raw: &str) -> Result<Self, Invalid> {
+        let id = Self::parse(field, raw)?;
+        if id.0.to_string() == raw {
+            Ok(id)
+        } else {
+            Err(Invalid::new(
+                field,
+                format!("must be a user id in decimal without sign or leading zeros, got {raw:?}"),
+            ))
+        }
+    }
+
     pub fn get(self) -> i64 {
         self.0
     }
+}
+
+/// Unicode's explicit bidirectional embeddings, overrides and isolates (U+202A..U+202E,
+/// U+2066..U+2069): inside a name they make it display as another one (`"admin\u{202E}txt"`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 impl fmt::Display for UserId {
@@ -68,13 +88,14 @@ impl fmt::Display for UserId {
     }
 }
 
-/// An email address, stored as given and compared case-insensitively.
+/// An email address, stored as given and unique by its mailbox: [`Email::key`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let invalid = |why: &str| Invalid::new("email", format!("{why}: {raw}"));
         let trimmed = raw.trim();
         let valid = trimmed.len() <= 254
             && trimmed == raw
@@ -87,24 +108,47 @@ impl Email {
             .is_ok()
             // A bare host (`a@localhost`) is valid in RFC 5321 but never a deliverable address here.
             && raw.rsplit('@').next().is_some_and(|d| d.contains('.') && !d.ends_with('.'));
-        if valid {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(Invalid::new(
-                "email",
-                format!("not a valid email address: {raw}"),
-            ))
+        if !valid {
+            return Err(invalid("not a valid email address"));
         }
+        // `"ada"@example.com` is `ada@example.com` to most mail servers: one mailbox, two spellings.
+        if raw.starts_with('"') {
+            return Err(invalid("a quoted local part is not accepted"));
+        }
+        if raw.chars().any(is_bidi_control) {
+            return Err(invalid("bidirectional control characters are not accepted"));
+        }
+        let (_, domain) = raw.rsplit_once('@').expect("a valid address has an @");
+        if idna::domain_to_ascii(domain).is_err() {
+            return Err(invalid(
+                "the domain is not a valid internationalised domain name",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The form uniqueness is decided on.
+    /// The form uniqueness is decided on: one key per mailbox however it is spelled. The local
+    /// part NFKC-normalised and lower-cased (full-width `ＡＤＡ` is `ada`), the domain in its IDNA
+    /// ASCII form (`exаmple.com` with a Cyrillic `а` and its punycode `xn--exmple-4nf.com` are one
+    /// domain). ASCII addresses keep the key they always had: the address in lower case.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        email_key(&self.0)
     }
+}
+
+/// [`Email::key`] of an address as stored (every stored address was parsed on its way in).
+pub fn email_key(address: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return address.to_lowercase();
+    };
+    let local: String = local.nfkc().collect::<String>().to_lowercase();
+    let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase());
+    format!("{local}@{domain}")
 }
 
 /// A username (MMC userName, DeviceHive login, Unleash username, AAA UserName): unique,
@@ -119,10 +163,15 @@ impl Username {
         if !(1..=128).contains(&len) {
             return Err(Invalid::new("username", "must be 1 to 128 characters long"));
         }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_bidi_control(c))
+        {
             return Err(Invalid::new(
                 "username",
-                format!("must not contain spaces or control characters: {raw:?}"),
+                format!(
+                    "must not contain spaces, control or bidirectional control characters: {raw:?}"
+                ),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -249,6 +298,12 @@ impl Text {
             .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
         {
             return Err(Invalid::new(field, "must not contain control characters"));
+        }
+        if raw.chars().any(is_bidi_control) {
+            return Err(Invalid::new(
+                field,
+                "must not contain bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069)",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -432,6 +487,52 @@ mod tests {
         assert!(JsonObject::parse("data", serde_json::json!({"a": 1})).is_ok());
         let big = "x".repeat(MAX_DATA_BYTES + 1);
         assert!(JsonObject::parse("data", serde_json::json!({ "a": big })).is_err());
+    }
+
+    #[test]
+    fn one_mailbox_is_one_key_however_it_is_spelled() {
+        let key = |e: &str| Email::parse(e).unwrap().key();
+        // Full-width letters are the ASCII ones after NFKC.
+        assert_eq!(
+            key("\u{FF21}\u{FF24}\u{FF21}@example.com"),
+            "ada@example.com"
+        );
+        // A Cyrillic `а` in the domain and its punycode form are one domain.
+        assert_eq!(key("ada@ex\u{430}mple.com"), key("ada@xn--exmple-4nf.com"));
+        assert_ne!(key("ada@ex\u{430}mple.com"), key("ada@example.com"));
+        assert_eq!(key("Ada@EXAMPLE.com"), "ada@example.com");
+        for bad in [
+            "\"ada\"@example.com",
+            "\"a b\"@example.com",
+            "ad\u{202E}a@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn canonical_ids_and_bidi_controls() {
+        assert!(UserId::parse_canonical("sub", "2").is_ok());
+        for bad in ["+2", "02", " 2", "2 ", "0", "-2", "2.0"] {
+            assert!(
+                UserId::parse_canonical("sub", bad).is_err(),
+                "{bad} accepted"
+            );
+        }
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2069}',
+        ] {
+            let name = format!("adm{c}nimda");
+            assert!(
+                Username::parse(&name).is_err(),
+                "{c:?} accepted in a username"
+            );
+            assert!(
+                Text::parse("nickname", &name).is_err(),
+                "{c:?} accepted in a name"
+            );
+        }
+        assert!(Text::parse("name", "Ada Lovelace \u{5D0}").is_ok());
     }
 
     #[test]

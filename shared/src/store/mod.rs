@@ -4,7 +4,7 @@
 //! | pk                      | what                                                        |
 //! |-------------------------|-------------------------------------------------------------|
 //! | `USER#<id>`             | the user, with a `version` bumped by every write            |
-//! | `EMAIL#<lowercased>`    | email lock: `user_id` of its holder                         |
+//! | `EMAIL#<mailbox key>`   | email lock: `user_id` of its holder (`Email::key`)          |
 //! | `USERNAME#<lowercased>` | username lock: `user_id` of its holder                      |
 //! | `UUID#<uuid>`           | uuid lookup: `user_id`                                      |
 //! | `CODE#<id>#<email>`     | 2FA code for that user's change to that email (`expires_at` is the TTL) |

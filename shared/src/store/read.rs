@@ -10,7 +10,7 @@ use super::sdk_error::classify;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::user::User;
-use crate::values::UserId;
+use crate::values::{email_key, UserId};
 
 /// An item as DynamoDB holds it.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -60,6 +60,6 @@ impl Store {
     }
 
     pub async fn id_by_email(&self, email: &str) -> Result<Option<UserId>> {
-        self.lookup(email_pk(&email.to_lowercase())).await
+        self.lookup(email_pk(&email_key(email))).await
     }
 }

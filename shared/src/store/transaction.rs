@@ -16,7 +16,7 @@ use crate::error::{Error, Result, UniqueField};
 use crate::patch::UserPatch;
 use crate::stamp::Stamp;
 use crate::user::{NewUser, NewmProfile, User};
-use crate::values::UserId;
+use crate::values::{email_key, UserId};
 
 impl Store {
     /// Creates a user and its three locks in one transaction; a taken id, uuid, username or email
@@ -156,7 +156,7 @@ impl Store {
             for pk in [
                 uuid_pk(&user.uuid),
                 username_pk(&user.username.to_lowercase()),
-                email_pk(&user.email.to_lowercase()),
+                email_pk(&email_key(&user.email)),
             ] {
                 items.push(self.delete_item(
                     pk,
@@ -207,7 +207,7 @@ impl Store {
         let moves = [
             patch.email.as_ref().map(|e| {
                 (
-                    email_pk(&current.email.to_lowercase()),
+                    email_pk(&email_key(&current.email)),
                     email_pk(&e.key()),
                     UniqueField::Email,
                     e.as_str().to_owned(),
