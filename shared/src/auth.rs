@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, JwtConfig, JwtKey};
-use crate::values::{UserId, ADMIN_ROLE};
+use crate::values::{Role, UserId, ADMIN_ROLE};
 
 /// Clock skew tolerated on `exp` (and `nbf` when present).
 pub const LEEWAY_SECONDS: u64 = 60;
@@ -31,17 +31,25 @@ pub struct Claims {
     pub roles: Vec<String>,
     pub exp: u64,
     pub iat: u64,
+    /// When the user last signed in (OpenID Connect): a refreshed token has a new `iat` but keeps
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
 }
 
-/// Who is calling: the token's subject and roles.
+/// Who is calling: the token's subject and roles, and when it signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: UserId,
+    /// Only well-formed role names ([`Role::parse`]): a token carrying anything else is refused.
     pub roles: BTreeSet<String>,
+    /// The token's `auth_time`, else its `iat` (unix seconds): how recent the sign-in is that
+    /// a change of a credential asks for (`policy`).
+    pub authenticated_at: i64,
 }
 
 impl Principal {
@@ -101,21 +109,14 @@ impl Verifier {
                 other => AuthError::Rejected(format!("{other:?}")),
             },
         )?;
-        let id: i64 = data
-            .claims
-            .sub
-            .parse()
-            .map_err(|_| AuthError::Rejected("sub is not an integer user id".into()))?;
-        let user_id = UserId::new(id)
-            .map_err(|_| AuthError::Rejected("sub is not a valid user id".into()))?;
+        let user_id = UserId::parse_canonical("sub", &data.claims.sub)
+            .map_err(|e| AuthError::Rejected(e.to_string()))?;
         let principal = Principal {
             user_id,
-            roles: data.claims.roles.into_iter().collect(),
+            roles: role_names(data.claims.roles)?,
+            authenticated_at: clamp(data.claims.auth_time.unwrap_or(data.claims.iat)),
         };
-        Ok((
-            principal,
-            i64::try_from(data.claims.exp).unwrap_or(i64::MAX),
-        ))
+        Ok((principal, clamp(data.claims.exp)))
     }
 
     /// Authenticates from an `Authorization: Bearer <JWT>` header value.
@@ -128,6 +129,22 @@ impl Verifier {
     pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, AuthError> {
         self.verify_header(headers.get(http::header::AUTHORIZATION))
     }
+}
+
+/// The role names of a token, each parsed as a role: an issuer's free-form group name such as
+/// `"editor,admin"` or `"ops admin"` is not one, and the token is refused rather than guessed at.
+pub fn role_names(roles: impl IntoIterator<Item = String>) -> Result<BTreeSet<String>, AuthError> {
+    roles
+        .into_iter()
+        .map(|r| match Role::parse(&r) {
+            Ok(role) => Ok(role.as_str().to_owned()),
+            Err(e) => Err(AuthError::Rejected(e.to_string())),
+        })
+        .collect()
+}
+
+fn clamp(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 
 /// The token of an `Authorization: Bearer <JWT>` header value.
@@ -200,12 +217,25 @@ impl Signer {
     }
 
     pub fn sign(&self, user: UserId, roles: &[String], ttl_seconds: i64) -> String {
+        self.sign_signed_in_at(user, roles, ttl_seconds, now_unix())
+    }
+
+    /// A token whose user signed in at `auth_time` (unix seconds), as an OpenID Connect issuer
+    /// refreshing a session mints it.
+    pub fn sign_signed_in_at(
+        &self,
+        user: UserId,
+        roles: &[String],
+        ttl_seconds: i64,
+        auth_time: i64,
+    ) -> String {
         let now = now_unix();
         let claims = Claims {
             sub: user.to_string(),
             roles: roles.to_vec(),
             exp: (now + ttl_seconds).max(0) as u64,
             iat: now.max(0) as u64,
+            auth_time: Some(auth_time.max(0) as u64),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
@@ -279,6 +309,7 @@ mod tests {
                 roles: vec![],
                 exp: (now_unix() + 60) as u64,
                 iat: 0,
+                auth_time: None,
                 iss: None,
                 aud: None,
             },
@@ -286,6 +317,63 @@ mod tests {
         )
         .unwrap();
         assert!(v.verify(&hs384).is_err());
+    }
+
+    /// A token with arbitrary claims, signed with [`SECRET`].
+    fn forged(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn role_names_with_separators_or_whitespace_refuse_the_token() {
+        let v = Verifier::new(&config()).unwrap();
+        let exp = now_unix() + 60;
+        for role in [
+            "editor,admin",
+            "editor, admin",
+            "editor;admin",
+            "editor admin",
+            " admin",
+            "admin ",
+            "editor\tadmin",
+            "editor\nadmin",
+            "editor|admin",
+            "editor/admin",
+            "[\"admin\"]",
+            "editor\u{00A0}admin",
+            "editor\u{2028}admin",
+            "",
+        ] {
+            let t = forged(serde_json::json!({"sub": "3", "roles": [role], "exp": exp, "iat": 0}));
+            assert!(
+                matches!(v.verify(&t), Err(AuthError::Rejected(_))),
+                "{role:?} accepted"
+            );
+        }
+        let t = forged(
+            serde_json::json!({"sub": "3", "roles": ["admin", "ops"], "exp": exp, "iat": 0}),
+        );
+        assert!(v.verify(&t).unwrap().is_admin());
+    }
+
+    #[test]
+    fn only_the_canonical_sub_names_a_user() {
+        let v = Verifier::new(&config()).unwrap();
+        let exp = now_unix() + 60;
+        for sub in ["+2", "02", " 2", "2 ", "2.0", "0x2"] {
+            let t = forged(serde_json::json!({"sub": sub, "exp": exp, "iat": 0}));
+            assert!(v.verify(&t).is_err(), "sub {sub:?} accepted");
+        }
+        let t = forged(serde_json::json!({"sub": "2", "exp": exp, "iat": 7}));
+        let p = v.verify(&t).unwrap();
+        assert_eq!((p.user_id.get(), p.authenticated_at), (2, 7));
+        let t = forged(serde_json::json!({"sub": "2", "exp": exp, "iat": 7, "auth_time": 5}));
+        assert_eq!(v.verify(&t).unwrap().authenticated_at, 5);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 
-use crate::auth::{now_unix, AuthError, Principal, LEEWAY_SECONDS};
+use crate::auth::{now_unix, role_names, AuthError, Principal, LEEWAY_SECONDS};
 use crate::values::UserId;
 
 /// The `$connect` authorizer's context: who the connection belongs to, and until when.
@@ -28,6 +28,7 @@ impl ConnectionPrincipal {
             "userId": self.principal.user_id.get().to_string(),
             "roles": Value::from(roles).to_string(),
             "exp": self.expires_at,
+            "authAt": self.principal.authenticated_at,
         })
     }
 
@@ -66,17 +67,25 @@ impl ConnectionPrincipal {
         .ok_or_else(missing)?;
         let roles: BTreeSet<String> = match ctx.get("roles") {
             None => BTreeSet::new(),
-            Some(Value::String(text)) => serde_json::from_str(text).map_err(|_| missing())?,
+            Some(Value::String(text)) => {
+                role_names(serde_json::from_str::<Vec<String>>(text).map_err(|_| missing())?)?
+            }
             Some(_) => return Err(missing()),
         };
-        let expires_at = match ctx.get("exp") {
+        let number = |name: &str| match ctx.get(name) {
             Some(Value::Number(n)) => n.as_i64(),
             Some(Value::String(s)) => s.parse().ok(),
             _ => None,
-        }
-        .ok_or_else(missing)?;
+        };
+        let expires_at = number("exp").ok_or_else(missing)?;
+        // A context written before sign-in times were carried: as old as can be.
+        let authenticated_at = number("authAt").unwrap_or(0);
         Ok(Self {
-            principal: Principal { user_id: id, roles },
+            principal: Principal {
+                user_id: id,
+                roles,
+                authenticated_at,
+            },
             expires_at,
         })
     }
@@ -119,6 +128,7 @@ mod tests {
             principal: Principal {
                 user_id: UserId::new(3).unwrap(),
                 roles: BTreeSet::from(["admin".to_owned(), "x".to_owned()]),
+                authenticated_at: now_unix() - 5,
             },
             expires_at: now_unix() + 100,
         };
@@ -137,21 +147,28 @@ mod tests {
     }
 
     #[test]
-    fn a_role_name_holding_a_separator_stays_one_role() {
-        let who = ConnectionPrincipal {
-            principal: Principal {
-                user_id: UserId::new(3).unwrap(),
-                roles: BTreeSet::from(["ops,admin".to_owned(), "a\"b".to_owned()]),
-            },
-            expires_at: now_unix() + 100,
+    fn a_context_whose_roles_are_not_role_names_is_refused() {
+        let ctx = |roles: Value| -> HashMap<String, Value> {
+            HashMap::from([
+                ("userId".to_owned(), Value::from("3")),
+                ("roles".to_owned(), roles),
+                ("exp".to_owned(), Value::from(now_unix() + 100)),
+            ])
         };
-        let ctx: HashMap<String, Value> = serde_json::from_value(who.to_context()).unwrap();
-        let back = ConnectionPrincipal::from_context(&ctx).unwrap();
-        assert_eq!(back, who);
-        assert!(!back.principal.is_admin());
-        // A context whose roles are not the JSON array written here is refused, not guessed at.
-        let mut comma = ctx.clone();
-        comma.insert("roles".into(), Value::from("ops,admin"));
-        assert!(ConnectionPrincipal::from_context(&comma).is_err());
+        for roles in [
+            Value::from("ops,admin"),
+            Value::from(r#"["ops,admin"]"#),
+            Value::from(r#"["ops admin"]"#),
+            Value::from(r#"["ops;admin"]"#),
+            Value::from(r#"["ops\tadmin"]"#),
+            json!(["admin"]),
+        ] {
+            assert!(
+                ConnectionPrincipal::from_context(&ctx(roles.clone())).is_err(),
+                "{roles} accepted"
+            );
+        }
+        let ok = ConnectionPrincipal::from_context(&ctx(Value::from(r#"["ops","admin"]"#)));
+        assert!(ok.unwrap().principal.is_admin());
     }
 }

@@ -42,6 +42,27 @@ pub fn sign(secret: &str, id: i64, roles: &[&str]) -> String {
     )
 }
 
+/// [`sign`] for a user who signed in at `auth_time` (unix seconds): a refreshed session.
+pub fn sign_signed_in_at(secret: &str, id: i64, roles: &[&str], auth_time: i64) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+    Signer::hs256(secret.as_bytes(), None, None).sign_signed_in_at(
+        UserId::new(id).expect("a positive id"),
+        &roles,
+        600,
+        auth_time,
+    )
+}
+
+/// A token with exactly `claims`, signed with `secret` (HS256): to forge what an issuer could.
+pub fn sign_claims(secret: &str, claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("HS256 signing cannot fail")
+}
+
 /// A token for the offline state: signed with [`SECRET`].
 pub fn token(id: i64, roles: &[&str]) -> String {
     sign(SECRET, id, roles)

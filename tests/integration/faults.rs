@@ -113,6 +113,7 @@ fn admin_context() -> Value {
         principal: Principal {
             user_id: UserId::new(1).unwrap(),
             roles: ["admin".to_owned()].into(),
+            authenticated_at: shared::auth::now_unix(),
         },
         expires_at: now_unix() + 600,
     }

@@ -280,6 +280,7 @@ async fn devicehive() {
         principal: shared::auth::Principal {
             user_id: UserId::new(1).unwrap(),
             roles: ["admin".to_owned()].into(),
+            authenticated_at: shared::auth::now_unix(),
         },
         expires_at: shared::auth::now_unix() + 600,
     }

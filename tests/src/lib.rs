@@ -232,6 +232,15 @@ pub fn token(id: i64, roles: &[&str]) -> String {
     shared::testing::sign(SECRET, id, roles)
 }
 
+/// `Bearer` with a token whose user signed in `age_seconds` ago (the token itself is fresh).
+pub fn bearer_signed_in(id: i64, roles: &[&str], age_seconds: i64) -> String {
+    let at = shared::auth::now_unix() - age_seconds;
+    format!(
+        "Bearer {}",
+        shared::testing::sign_signed_in_at(SECRET, id, roles, at)
+    )
+}
+
 pub fn bearer(id: i64, roles: &[&str]) -> String {
     format!("Bearer {}", token(id, roles))
 }

@@ -78,6 +78,7 @@ async fn main() {
         principal: Principal {
             user_id: UserId::new(2).unwrap(),
             roles: ["viewer".to_owned()].into(),
+            authenticated_at: shared::auth::now_unix(),
         },
         expires_at: shared::auth::now_unix() + 3600,
     }
@@ -247,6 +248,7 @@ async fn main() {
         table_name: "bench".into(),
         dynamodb_endpoint: Some(format!("http://{}", slow.local_addr().unwrap())),
         region: Some("us-east-1".into()),
+        credential_max_age_seconds: shared::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
         jwt: JwtConfig {
             key: JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
             issuer: None,

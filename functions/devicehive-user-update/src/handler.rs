@@ -234,6 +234,7 @@ mod tests {
             principal: Principal {
                 user_id: UserId::new(id).unwrap(),
                 roles: roles.iter().map(|r| r.to_string()).collect(),
+                authenticated_at: shared::auth::now_unix(),
             },
             expires_at,
         }

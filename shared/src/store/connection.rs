@@ -29,6 +29,7 @@ impl Store {
             .item(PK, s(connection_pk(connection_id)))
             .item("user_id", n(who.principal.user_id))
             .item("token_exp", n(who.expires_at))
+            .item("auth_at", n(who.principal.authenticated_at))
             .item(TTL_ATTRIBUTE, n(who.expires_at + LEEWAY_SECONDS as i64));
         if !who.principal.roles.is_empty() {
             request = request.item(
@@ -57,7 +58,11 @@ impl Store {
             _ => BTreeSet::new(),
         };
         Ok(Some(ConnectionPrincipal {
-            principal: Principal { user_id, roles },
+            principal: Principal {
+                user_id,
+                roles,
+                authenticated_at: get_n(&item, "auth_at").unwrap_or(0),
+            },
             expires_at,
         }))
     }

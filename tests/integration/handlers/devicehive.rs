@@ -13,6 +13,7 @@ fn context(id: i64, roles: &[&str]) -> Value {
         principal: Principal {
             user_id: UserId::new(id).unwrap(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            authenticated_at: shared::auth::now_unix(),
         },
         expires_at: now_unix() + 600,
     }
@@ -175,6 +176,7 @@ async fn bad_messages_and_missing_auth_get_error_messages() {
         principal: Principal {
             user_id: UserId::new(1).unwrap(),
             roles: Default::default(),
+            authenticated_at: shared::auth::now_unix(),
         },
         expires_at: now_unix() - 3600,
     }
