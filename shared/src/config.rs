@@ -39,6 +39,9 @@ pub struct Config {
     pub dynamodb_endpoint: Option<String>,
     pub region: Option<String>,
     pub jwt: JwtConfig,
+    /// `CREDENTIAL_MAX_AGE_SECONDS`: how recent a sign-in must be to change one's own email or
+    /// password (`policy`).
+    pub credential_max_age_seconds: i64,
 }
 
 /// Where DynamoDB is: a local endpoint (`DYNAMODB_ENDPOINT`) or none, and the region. What a
@@ -104,8 +107,21 @@ impl Config {
             (None, Some(pem)) => JwtKey::PublicKeyPem(pem.replace("\\n", "\n")),
             (None, None) => return Err(ConfigError::Missing("JWT_SECRET or JWT_PUBLIC_KEY")),
         };
+        let credential_max_age_seconds = match get("CREDENTIAL_MAX_AGE_SECONDS") {
+            None => crate::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "CREDENTIAL_MAX_AGE_SECONDS",
+                    reason: format!("expected a positive number of seconds, got {v:?}"),
+                })?,
+        };
         Ok(Self {
             table_name,
+            credential_max_age_seconds,
             dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
             region: get("AWS_REGION"),
             jwt: JwtConfig {

@@ -32,6 +32,9 @@ pub enum Error {
     Unauthenticated(#[from] AuthError),
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A change of one's own email or password with a token whose sign-in is older than this.
+    #[error("a sign-in within the last {max_age_seconds} s is required")]
+    ReauthenticationRequired { max_age_seconds: i64 },
     #[error("user not found")]
     NotFound,
     #[error("invalid {0}")]

@@ -1,5 +1,5 @@
 //! What two or more of the functions share: the typed values and the user, the patch, auth,
-//! password hashing, the error enum, configuration, the cold start, logs, the table definition,
+//! password hashing, the error enum, the directory's write policy, configuration, the cold start, logs, the table definition,
 //! the DynamoDB store, API Gateway plumbing, and the DeviceHive authorizer's context. Each API's
 //! dialect lives in its own function crate.
 
@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod password;
 pub mod patch;
+pub mod policy;
 pub mod runtime;
 pub mod stamp;
 pub mod store;

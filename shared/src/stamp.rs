@@ -5,6 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::auth::Principal;
 use crate::values::UserId;
 
 /// The APIs that write users, as the audit trail names them.
@@ -17,10 +18,20 @@ pub mod api {
     pub const USERCTL: &str = "userctl";
 }
 
+/// On whose authority a write is made: what the directory's rules (`policy`) are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// The operator's own tool (`userctl`), or a test: no token, so no rule of a token's holder.
+    Operator,
+    /// A verified token: whether it claims the admin role, and when its holder signed in.
+    Token { admin: bool, authenticated_at: i64 },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     /// The token's user; `None` for the operator's own tool (`userctl`).
     pub actor: Option<UserId>,
+    pub authority: Authority,
     pub api: &'static str,
     /// API Gateway's request id (or the WebSocket message's): one per request, the same for every
     /// retry of it inside this function.
@@ -37,8 +48,20 @@ impl Stamp {
         };
         Self {
             actor,
+            authority: Authority::Operator,
             api,
             request_id,
+        }
+    }
+
+    /// A write on the authority of a verified token.
+    pub fn by(principal: &Principal, api: &'static str, request_id: impl Into<String>) -> Self {
+        Self {
+            authority: Authority::Token {
+                admin: principal.is_admin(),
+                authenticated_at: principal.authenticated_at,
+            },
+            ..Self::new(Some(principal.user_id), api, request_id)
         }
     }
 

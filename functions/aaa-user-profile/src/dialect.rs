@@ -545,6 +545,19 @@ fn capitalize(s: &str) -> String {
 pub fn render(err: &Error) -> Response<Body> {
     match err {
         Error::Unauthenticated(_) => failure(401, "Unauthorized", Vec::new()),
+        Error::ReauthenticationRequired { max_age_seconds } => failure(
+            401,
+            &format!("Sign in again to change the email address or password: it needs a sign-in within the last {max_age_seconds} seconds"),
+            Vec::new(),
+        ),
+        Error::TooManyAttempts { retry_at } => failure(
+            429,
+            &format!(
+                "Too many failed password attempts: password changes are locked for {} more seconds",
+                (retry_at - shared::auth::now_unix()).max(1)
+            ),
+            Vec::new(),
+        ),
         Error::Forbidden(reason) => {
             let errors = match reason.split_once(": ") {
                 Some((field, text)) if RECORD_FIELDS.contains(&field) => keyed(field, text),
@@ -580,10 +593,7 @@ pub fn render(err: &Error) -> Response<Body> {
                 Vec::new(),
             )
         }
-        Error::CodeRejected
-        | Error::WrongPassword
-        | Error::TooManyAttempts { .. }
-        | Error::Internal(_) => {
+        Error::CodeRejected | Error::WrongPassword | Error::Internal(_) => {
             shared::telemetry::log_unexpected("aaa", err);
             failure(500, "Exception thrown", Vec::new())
         }

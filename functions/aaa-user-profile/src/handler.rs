@@ -47,7 +47,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         Ok(u) => u,
         Err(e) => return render(&e),
     };
-    let stamp = Stamp::new(Some(principal.user_id), api::AAA, gateway_request_id(&req));
+    let stamp = Stamp::by(&principal, api::AAA, gateway_request_id(&req));
     match apply(state, id, admin, update, &stamp).await {
         Ok(user) => {
             tracing::info!(
@@ -90,7 +90,8 @@ async fn apply(
     if let Some(password) = update.password.take() {
         // Hashed once, outside the optimistic write loop.
         base.password_hash = Some(shared::password::hash(password).await?);
-        base.reset_password_failures = true;
+        // An administrator's reset ends NEWM's lockout; one's own change here does not.
+        base.reset_password_failures = stamp.actor != Some(id);
     }
     if !needs_read {
         // Nothing depends on the stored user: one conditional UpdateItem (or the store's

@@ -321,6 +321,17 @@ pub fn refusal_for(err: &Error, user_id: Option<UserId>) -> Refusal {
     match err {
         Error::Unauthenticated(AuthError::Expired) => Refusal::new(401, "Token expired"),
         Error::Unauthenticated(_) => Refusal::unauthorized(),
+        Error::ReauthenticationRequired { max_age_seconds } => Refusal::new(
+            401,
+            format!("Sign in again to change the password or email: it needs a sign-in within the last {max_age_seconds} seconds"),
+        ),
+        Error::TooManyAttempts { retry_at } => Refusal::new(
+            429,
+            format!(
+                "Too many failed password attempts: password changes are locked for {} more seconds",
+                (retry_at - shared::auth::now_unix()).max(1)
+            ),
+        ),
         Error::Forbidden(_) | Error::PreconditionFailed => {
             Refusal::new(403, "Admin permissions required for this action")
         }
@@ -350,10 +361,7 @@ pub fn refusal_for(err: &Error, user_id: Option<UserId>) -> Refusal {
             shared::telemetry::log_unexpected("devicehive", err);
             Refusal::new(503, "Service temporarily unavailable, retry later")
         }
-        Error::CodeRejected
-        | Error::WrongPassword
-        | Error::TooManyAttempts { .. }
-        | Error::Internal(_) => {
+        Error::CodeRejected | Error::WrongPassword | Error::Internal(_) => {
             shared::telemetry::log_unexpected("devicehive", err);
             Refusal::new(500, "Internal server error")
         }

@@ -169,8 +169,8 @@ async fn user_action(
     msg: &Map<String, Value>,
 ) -> Result<Option<(&'static str, Value)>, Refusal> {
     let caller = caller(app, event).await?;
-    let stamp = Stamp::new(
-        Some(caller.user_id),
+    let stamp = Stamp::by(
+        &caller,
         api::DEVICEHIVE,
         event.request_context.request_id.clone().unwrap_or_default(),
     );

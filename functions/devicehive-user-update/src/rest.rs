@@ -100,11 +100,7 @@ async fn user_route(app: &AppState, route: &str, req: &Request) -> Result<Respon
     // DeviceHive reads the body whatever its Content-Type (its own client sends none); an empty
     // body changes nothing.
     let body = read_body(body_bytes(req))?;
-    let stamp = Stamp::new(
-        Some(caller.user_id),
-        api::DEVICEHIVE,
-        gateway_request_id(req),
-    );
+    let stamp = Stamp::by(&caller, api::DEVICEHIVE, gateway_request_id(req));
     users::update(app, &caller, target, UserUpdate::parse(&body)?, &stamp).await?;
     Ok(empty_response(204))
 }

@@ -47,7 +47,8 @@ pub async fn update(
                 .await
                 .map_err(|e| refusal_for(&e, Some(target)))?,
         );
-        patch.reset_password_failures = true;
+        // An administrator's reset ends NEWM's lockout; one's own change here does not.
+        patch.reset_password_failures = target != caller.user_id;
     }
     let result = if patch.is_empty() {
         // Nothing to write; the answer still says whether the user exists.

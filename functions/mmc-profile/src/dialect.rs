@@ -131,6 +131,19 @@ pub fn plugin_not_found() -> Response<Body> {
 pub fn render(err: &Error) -> Response<Body> {
     match err {
         Error::Unauthenticated(_) => error(401, "UNAUTHORIZED", "Unauthorized"),
+        Error::ReauthenticationRequired { max_age_seconds } => error(
+            401,
+            "UNAUTHORIZED",
+            &format!("Sign in again to change the password: it needs a sign-in within the last {max_age_seconds} seconds"),
+        ),
+        Error::TooManyAttempts { retry_at } => error(
+            429,
+            "TOO_MANY_ATTEMPTS",
+            &format!(
+                "Too many failed password attempts: password changes are locked for {} more seconds",
+                (retry_at - shared::auth::now_unix()).max(1)
+            ),
+        ),
         Error::Forbidden(_) => error(403, "NOT_ALLOWED", "Not allowed"),
         Error::NotFound | Error::PreconditionFailed => error(410, "GONE", "User does not exist"),
         Error::Invalid(inv) if inv.field == "roles" && inv.reason == NO_ROLE => {
@@ -140,7 +153,6 @@ pub fn render(err: &Error) -> Response<Body> {
         Error::Conflict { .. }
         | Error::CodeRejected
         | Error::WrongPassword
-        | Error::TooManyAttempts { .. }
         | Error::Unavailable(_)
         | Error::Contention
         | Error::Internal(_) => {

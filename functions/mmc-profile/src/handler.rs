@@ -47,7 +47,7 @@ pub async fn handle(app: &AppState, settings: &Settings, req: Request) -> Respon
             Ok(u) => u,
             Err(e) => return render(&e),
         };
-    let stamp = Stamp::new(Some(principal.user_id), api::MMC, gateway_request_id(&req));
+    let stamp = Stamp::by(&principal, api::MMC, gateway_request_id(&req));
     let result = if principal.is_admin() {
         update_as_admin(app, &path_username, update, &stamp).await
     } else {
@@ -66,12 +66,16 @@ pub async fn handle(app: &AppState, settings: &Settings, req: Request) -> Respon
     }
 }
 
-/// The password hash (when a new password was sent) and the failure counter reset with it.
-async fn password_patch(update: &mut ProfileUpdate) -> Result<UserPatch, Error> {
+/// The password hash (when a new password was sent). Only an administrator's reset of another
+/// user ends NEWM's lockout (`resets_failures`); one's own change here does not.
+async fn password_patch(
+    update: &mut ProfileUpdate,
+    resets_failures: bool,
+) -> Result<UserPatch, Error> {
     let mut patch = UserPatch::default();
     if let Some(password) = update.password.take() {
         patch.password_hash = Some(shared::password::hash(password).await?);
-        patch.reset_password_failures = true;
+        patch.reset_password_failures = resets_failures;
     }
     Ok(patch)
 }
@@ -88,7 +92,7 @@ async fn update_as_admin(
         .id_by_username(path_username)
         .await?
         .ok_or(Error::NotFound)?;
-    let mut patch = password_patch(&mut update).await?;
+    let mut patch = password_patch(&mut update, stamp.actor != Some(id)).await?;
     patch.roles = update.roles.take().map(RolesChange::Replace);
     if patch.is_empty() {
         // Nothing to write: answer with the user as it is, if it is the one named.
@@ -120,7 +124,7 @@ async fn update_self(
         .roles
         .take()
         .map(|r| r.iter().map(|r| r.as_str().to_owned()).collect());
-    let patch = password_patch(&mut update).await?;
+    let patch = password_patch(&mut update, false).await?;
     let result = match (&sent_roles, patch.is_empty()) {
         // Nothing to write: the stored user, if it is the caller and its roles are as sent.
         (_, true) => match app.store.get(id).await? {

@@ -252,6 +252,10 @@ pub fn body_error(e: &BodyError) -> Response<Body> {
 pub fn render(err: &Error) -> Response<Body> {
     match err {
         Error::Unauthenticated(_) => error(401, "Invalid or expired access token"),
+        Error::ReauthenticationRequired { max_age_seconds } => error(
+            401,
+            format!("Sign in again to change the email or password: it needs a sign-in within the last {max_age_seconds} seconds"),
+        ),
         Error::WrongPassword => error(401, "Invalid password"),
         Error::Forbidden(_) | Error::PreconditionFailed => {
             error(403, "Only the requester may update itself")

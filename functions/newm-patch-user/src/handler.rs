@@ -49,7 +49,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         Ok(r) => r,
         Err(r) => return reject(&r),
     };
-    let stamp = Stamp::new(Some(principal.user_id), api::NEWM, gateway_request_id(&req));
+    let stamp = Stamp::by(&principal, api::NEWM, gateway_request_id(&req));
     let result = match request.new_password {
         Some(password) => {
             change_with_password(

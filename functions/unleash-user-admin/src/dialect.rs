@@ -274,6 +274,11 @@ pub fn render(err: &Error, user_id: Option<i64>) -> Response<Body> {
             "AuthenticationRequired",
             "You must log in to use Unleash. The token in your authorization header is invalid or expired. Try logging in at /auth/simple/login.".into(),
         ),
+        Error::ReauthenticationRequired { max_age_seconds } => error(
+            401,
+            "AuthenticationRequired",
+            format!("You must log in again to change your own email: your last login is more than {max_age_seconds} seconds old. Try logging in at /auth/simple/login."),
+        ),
         Error::Forbidden(_) => error(
             403,
             "NoAccessError",

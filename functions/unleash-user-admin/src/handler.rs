@@ -64,11 +64,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
             .await
             .and_then(|u| u.ok_or(Error::NotFound))
     } else {
-        let stamp = Stamp::new(
-            Some(principal.user_id),
-            api::UNLEASH,
-            gateway_request_id(&req),
-        );
+        let stamp = Stamp::by(&principal, api::UNLEASH, gateway_request_id(&req));
         state.store.update(id, &update.patch, &[], &stamp).await
     };
     match result {

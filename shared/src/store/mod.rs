@@ -19,6 +19,7 @@ mod connection;
 mod expression;
 mod item;
 mod keys;
+mod policy;
 mod read;
 mod sdk_error;
 mod sends;
@@ -58,6 +59,8 @@ pub enum Expect {
 pub struct Store {
     client: Client,
     table: String,
+    /// How recent a token's sign-in must be to change its own email or password.
+    credential_max_age: i64,
 }
 
 pub fn now_rfc3339() -> String {
@@ -74,12 +77,20 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            credential_max_age: crate::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
         }
     }
 
     /// Builds the DynamoDB client from the configuration: once per cold start.
     pub async fn connect(config: &Config) -> Self {
-        Self::connect_to(config.table_name.clone(), &config.dynamodb()).await
+        Self::connect_to(config.table_name.clone(), &config.dynamodb())
+            .await
+            .with_credential_max_age(config.credential_max_age_seconds)
+    }
+
+    pub fn with_credential_max_age(mut self, seconds: i64) -> Self {
+        self.credential_max_age = seconds;
+        self
     }
 
     /// A store of `table` at `location`.

@@ -27,6 +27,8 @@ impl Store {
         window_seconds: i64,
         stamp: &Stamp,
     ) -> Result<User> {
+        // A stale token spends no attempt.
+        self.require_recent_sign_in(id, stamp)?;
         let now = crate::auth::now_unix();
         let mut condition = "attribute_exists(pk) AND (attribute_not_exists(pw_failures) \
              OR pw_failures < :max OR attribute_not_exists(pw_failed_at) OR pw_failed_at < :window_start) \

@@ -89,8 +89,14 @@ impl Store {
         stamp: &Stamp,
         returning: ReturnValue,
     ) -> Result<Option<User>> {
+        let rules = self.target_rules(id, patch, stamp)?;
+        self.admit_actor(id, stamp).await?;
         let mut expr = UpdateExpr::from_patch(patch, &now_rfc3339(), stamp);
         expr.condition("attribute_exists(pk)".to_owned());
+        let now = crate::auth::now_unix();
+        for rule in &rules {
+            expr.require(*rule, now);
+        }
         for e in expect {
             let (attr, value) = match e {
                 Expect::Uuid(u) => ("uuid", u),
@@ -124,7 +130,13 @@ impl Store {
                     Some(user) if resent && user.written_by(stamp) => Ok(Some(user)),
                     _ if resent => Err(resent_then_refused()),
                     None => Err(Error::NotFound),
-                    Some(_) => Err(Error::PreconditionFailed),
+                    Some(user) if !expect.iter().all(|e| e.holds(&user)) => {
+                        Err(Error::PreconditionFailed)
+                    }
+                    // The user is the one expected: a rule of the directory refused the write.
+                    Some(user) => Err(crate::policy::admit(&rules, &user, now)
+                        .err()
+                        .unwrap_or(Error::PreconditionFailed)),
                 }
             }
             Err(e) => match classify(e) {
@@ -154,6 +166,7 @@ impl Store {
     where
         F: FnMut(&User) -> Result<UserPatch>,
     {
+        self.admit_actor(id, stamp).await?;
         let mut written_on: Option<i64> = None;
         let mut code_counted = false;
         for attempt in 0..MAX_ATTEMPTS {
@@ -167,6 +180,8 @@ impl Store {
                 // Everything sent equals what is stored: nothing to write.
                 return Ok(current);
             }
+            // Before a 2FA guess is spent: the effective change (an email sent unchanged is none).
+            self.admit(&current, &patch, stamp)?;
             if let (Some(code), Some(email), false) =
                 (&patch.email_code, &patch.email, code_counted)
             {
@@ -201,6 +216,8 @@ impl Store {
         patch: &UserPatch,
         stamp: &Stamp,
     ) -> Result<Option<User>> {
+        // On the version read: what the rules saw is what is written over.
+        self.admit(current, patch, stamp)?;
         let now = now_rfc3339();
         let mut expr = UpdateExpr::from_patch(patch, &now, stamp);
         let v = expr.value(n(current.version));
