@@ -163,19 +163,14 @@ async fn update_self(
                 .await
         }
     };
-    match result {
-        // The caller is not the user named (or no longer exists): is there such a user at all?
-        Err(Error::PreconditionFailed | Error::NotFound) => {
-            match app.store.id_by_username(path_username).await? {
-                Some(other) if other != id => {
-                    Err(Error::Forbidden("may only edit its own profile".into()))
-                }
-                // No user, or only the caller under another spelling: nobody is named exactly.
-                _ => Err(Error::NotFound),
-            }
+    // The caller is not the user named (or no longer exists): 403 whether or not anyone else
+    // holds the name, so that a non-administrator cannot list usernames by their answers.
+    result.map_err(|e| match e {
+        Error::PreconditionFailed | Error::NotFound => {
+            Error::Forbidden("may only edit its own profile".into())
         }
         other => other,
-    }
+    })
 }
 
 #[cfg(test)]

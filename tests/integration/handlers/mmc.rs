@@ -235,7 +235,7 @@ async fn a_user_may_not_edit_another_user() {
 }
 
 #[tokio::test]
-async fn an_unknown_username_is_410() {
+async fn an_unknown_username_is_410_to_an_admin_and_403_to_anyone_else() {
     let state = state().await;
     seed(&state.app.store, 1, &["admin"]).await;
     seed(&state.app.store, 2, &["viewer"]).await;
@@ -283,10 +283,17 @@ async fn an_unknown_username_is_410() {
             json!({ "username": "nobody", "password": NEW_PASSWORD }),
         ),
     ];
+    let admin = bearer(1, &["admin"]);
     for (auth, user_name, body) in cases {
         let (status, resp) = put(&state, user_name, Some(&auth), &body.to_string()).await;
-        assert_eq!(status, 410, "{user_name} {body}: {resp}");
-        assert_eq!(resp, gone());
+        if auth == admin {
+            assert_eq!(status, 410, "{user_name} {body}: {resp}");
+            assert_eq!(resp, gone());
+        } else {
+            // As for a name someone else holds: a non-admin cannot list usernames.
+            assert_eq!(status, 403, "{user_name} {body}: {resp}");
+            assert_eq!(resp["code"], "NOT_ALLOWED");
+        }
     }
     assert_eq!(stored(&state, 2).await.version, 1, "nothing written");
 }
