@@ -14,5 +14,6 @@ mod faults;
 mod handlers;
 mod http;
 mod round_trips;
+mod security;
 mod store;
 mod websocket;

@@ -10,10 +10,10 @@ use testkit::{fresh_store, seed, token, Served};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(served: &Served, token: &str) -> Socket {
+pub(crate) async fn connect(served: &Served, token: &str) -> Socket {
     let url = format!("ws://127.0.0.1:{}/ws?token={token}", served.port);
     tokio_tungstenite::connect_async(url)
         .await
@@ -21,7 +21,7 @@ async fn connect(served: &Served, token: &str) -> Socket {
         .0
 }
 
-async fn ask(socket: &mut Socket, message: &Value) -> Value {
+pub(crate) async fn ask(socket: &mut Socket, message: &Value) -> Value {
     socket
         .send(Message::Text(message.to_string()))
         .await
