@@ -15,6 +15,21 @@ ensure_venv() {
   fi
 }
 
+# checkov in a venv of its own: it pins boto3 to a version SAM CLI's cannot share.
+CHECKOV_VENV="$ROOT/.venv-checkov"
+
+ensure_checkov_venv() {
+  if [ ! -x "$CHECKOV_VENV/bin/python" ]; then
+    echo "==> creating $CHECKOV_VENV"
+    python3 -m venv "$CHECKOV_VENV"
+  fi
+  if ! cmp -s "$ROOT/scripts/requirements-checkov.txt" "$CHECKOV_VENV/.requirements.installed" 2>/dev/null; then
+    echo "==> installing checkov"
+    "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-checkov.txt"
+    cp "$ROOT/scripts/requirements-checkov.txt" "$CHECKOV_VENV/.requirements.installed"
+  fi
+}
+
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
