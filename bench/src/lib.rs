@@ -137,6 +137,7 @@ pub async fn canned_store() -> (shared::store::Store, shared::store::CallCounter
             key: shared::config::JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
             issuer: None,
             audience: None,
+            claims: shared::config::ClaimNames::default(),
         },
     };
     shared::store::Store::connect_counted_via(&config, in_process_client()).await

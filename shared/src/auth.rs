@@ -1,11 +1,13 @@
 //! Bearer-token authentication: JWT verification with a pinned algorithm, and the principal.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::config::{ConfigError, JwtConfig, JwtKey};
+use crate::config::{ClaimNames, ConfigError, JwtConfig, JwtKey};
 use crate::values::{Role, UserId, ADMIN_ROLE};
 
 /// Clock skew tolerated on `exp` (and `nbf` when present).
@@ -60,16 +62,30 @@ impl Principal {
 
 /// Verifies tokens. Built once per cold start.
 pub struct Verifier {
-    key: DecodingKey,
-    validation: Validation,
+    keys: Keys,
+    claims: ClaimNames,
+}
+
+/// The keys tokens may be signed with, each with the one algorithm it allows: no `none`, no
+/// HS/RS confusion.
+// One value per cold start: the size of its variants is of no consequence.
+#[allow(clippy::large_enum_variant)]
+enum Keys {
+    One(DecodingKey, Validation),
+    /// An issuer's key set, by `kid`.
+    ByKid(HashMap<String, (DecodingKey, Validation)>),
 }
 
 impl Verifier {
+    /// The verifier of a secret or a public key. A key set needs fetching: [`Verifier::connect`].
     pub fn new(config: &JwtConfig) -> Result<Self, ConfigError> {
-        let (key, alg) = match &config.key {
-            JwtKey::Secret(secret) => (DecodingKey::from_secret(secret), Algorithm::HS256),
+        let keys = match &config.key {
+            JwtKey::Secret(secret) => Keys::One(
+                DecodingKey::from_secret(secret),
+                validation(Algorithm::HS256, config),
+            ),
             JwtKey::PublicKeyPem(pem) => {
-                if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+                let (key, alg) = if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
                     (key, Algorithm::RS256)
                 } else if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
                     (key, Algorithm::ES256)
@@ -78,23 +94,52 @@ impl Verifier {
                         name: "JWT_PUBLIC_KEY",
                         reason: "not an RSA or EC public key in PEM form".into(),
                     });
-                }
+                };
+                Keys::One(key, validation(alg, config))
+            }
+            JwtKey::JwksUrl(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_JWKS_URL",
+                    reason: "a key set is fetched: build the verifier with Verifier::connect"
+                        .into(),
+                })
             }
         };
-        // Only the algorithm the key implies is accepted: no `none`, no HS/RS confusion.
-        let mut validation = Validation::new(alg);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        match &config.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
+        Ok(Self {
+            keys,
+            claims: config.claims.clone(),
+        })
+    }
+
+    /// The verifier of any configuration: a key set is fetched here, once per cold start.
+    pub async fn connect(config: &JwtConfig) -> Result<Self, ConfigError> {
+        match &config.key {
+            JwtKey::JwksUrl(url) => Self::from_key_set(&crate::jwks::fetch(url).await?, config),
+            _ => Self::new(config),
         }
-        if let Some(iss) = &config.issuer {
-            validation.set_issuer(&[iss]);
+    }
+
+    /// The verifier of an issuer's key set: its RS256 and ES256 signing keys that have a `kid`.
+    pub fn from_key_set(set: &JwkSet, config: &JwtConfig) -> Result<Self, ConfigError> {
+        let mut by_kid = HashMap::new();
+        for jwk in &set.keys {
+            let (Some(kid), Some(alg)) = (&jwk.common.key_id, signing_algorithm(jwk)) else {
+                continue;
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                by_kid.insert(kid.clone(), (key, validation(alg, config)));
+            }
         }
-        Ok(Self { key, validation })
+        if by_kid.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "JWT_JWKS_URL",
+                reason: "the key set holds no RS256 or ES256 signing key with a kid".into(),
+            });
+        }
+        Ok(Self {
+            keys: Keys::ByKid(by_kid),
+            claims: config.claims.clone(),
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
@@ -103,20 +148,63 @@ impl Verifier {
 
     /// The principal and the token's `exp` (unix seconds), for sessions that outlive one request.
     pub fn verify_with_expiry(&self, token: &str) -> Result<(Principal, i64), AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+        let (key, validation) = match &self.keys {
+            Keys::One(key, validation) => (key, validation),
+            Keys::ByKid(keys) => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|e| AuthError::Rejected(format!("{:?}", e.kind())))?;
+                let kid = header
+                    .kid
+                    .ok_or_else(|| AuthError::Rejected("no kid in the token's header".into()))?;
+                let (key, validation) = keys
+                    .get(&kid)
+                    .ok_or_else(|| AuthError::Rejected("no key with the token's kid".into()))?;
+                (key, validation)
+            }
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation).map_err(
             |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 other => AuthError::Rejected(format!("{other:?}")),
             },
         )?;
-        let user_id = UserId::parse_canonical("sub", &data.claims.sub)
-            .map_err(|e| AuthError::Rejected(e.to_string()))?;
+        let claims = data.claims;
+        let names = &self.claims;
+        let user_id = match claims.get(&names.user_id) {
+            Some(Value::String(id)) => UserId::parse_canonical(&names.user_id, id).ok(),
+            Some(Value::Number(id)) => id.as_i64().and_then(|id| UserId::new(id).ok()),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            AuthError::Rejected(format!(
+                "{} is not a user id in decimal form",
+                names.user_id
+            ))
+        })?;
+        let roles = match claims.get(&names.roles) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(roles)) => roles
+                .iter()
+                .map(|r| r.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    AuthError::Rejected(format!("{} holds a non-string", names.roles))
+                })?,
+            Some(_) => {
+                return Err(AuthError::Rejected(format!(
+                    "{} is not an array",
+                    names.roles
+                )))
+            }
+        };
+        let seconds = |name: &str| claims.get(name).and_then(Value::as_u64);
         let principal = Principal {
             user_id,
-            roles: role_names(data.claims.roles)?,
-            authenticated_at: clamp(data.claims.auth_time.unwrap_or(data.claims.iat)),
+            roles: role_names(roles)?,
+            // No sign-in time at all: as old as can be, so no credential changes on it.
+            authenticated_at: clamp(seconds("auth_time").or(seconds("iat")).unwrap_or(0)),
         };
-        Ok((principal, clamp(data.claims.exp)))
+        Ok((principal, clamp(seconds("exp").unwrap_or(0))))
     }
 
     /// Authenticates from an `Authorization: Bearer <JWT>` header value.
@@ -147,6 +235,41 @@ fn clamp(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 
+/// What a token signed with `alg` must pass.
+fn validation(alg: Algorithm, config: &JwtConfig) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp"]);
+    match &config.audience {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    if let Some(iss) = &config.issuer {
+        validation.set_issuer(&[iss]);
+    }
+    validation
+}
+
+/// The algorithm a key set's key signs with: its `alg`, else what its type implies; only RS256
+/// and ES256 (P-256), and not an encryption key.
+fn signing_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm, PublicKeyUse};
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return None;
+    }
+    match (&jwk.algorithm, &jwk.common.key_algorithm) {
+        (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Some(Algorithm::RS256),
+        (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
+            if ec.curve == EllipticCurve::P256 =>
+        {
+            Some(Algorithm::ES256)
+        }
+        _ => None,
+    }
+}
+
 /// The token of an `Authorization: Bearer <JWT>` header value.
 pub fn bearer_token(value: &str) -> Result<&str, AuthError> {
     let (scheme, token) = value
@@ -166,6 +289,8 @@ pub struct Signer {
     alg: Algorithm,
     issuer: Option<String>,
     audience: Option<String>,
+    claims: ClaimNames,
+    kid: Option<String>,
 }
 
 impl Signer {
@@ -175,6 +300,8 @@ impl Signer {
             alg: Algorithm::HS256,
             issuer,
             audience,
+            claims: ClaimNames::default(),
+            kid: None,
         }
     }
 
@@ -198,22 +325,41 @@ impl Signer {
             alg,
             issuer,
             audience,
+            claims: ClaimNames::default(),
+            kid: None,
         })
+    }
+
+    /// Names the user and its roles in these claims, as the verifier reads them.
+    pub fn with_claim_names(mut self, claims: ClaimNames) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// Names the signing key in the header (`kid`), as an issuer with a key set does.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
     }
 
     /// The signer matching a verifier configuration; a public key needs `private_pem`.
     pub fn for_config(config: &JwtConfig, private_pem: Option<&str>) -> Result<Self, ConfigError> {
-        match (&config.key, private_pem) {
-            (JwtKey::Secret(s), _) => Ok(Self::hs256(
-                s,
-                config.issuer.clone(),
-                config.audience.clone(),
-            )),
-            (JwtKey::PublicKeyPem(_), Some(pem)) => {
-                Self::from_private_pem(pem, config.issuer.clone(), config.audience.clone())
+        let signer = match (&config.key, private_pem) {
+            (JwtKey::Secret(s), _) => {
+                Self::hs256(s, config.issuer.clone(), config.audience.clone())
             }
-            (JwtKey::PublicKeyPem(_), None) => Err(ConfigError::Missing("JWT_PRIVATE_KEY")),
-        }
+            (JwtKey::PublicKeyPem(_), Some(pem)) => {
+                Self::from_private_pem(pem, config.issuer.clone(), config.audience.clone())?
+            }
+            (JwtKey::PublicKeyPem(_), None) => return Err(ConfigError::Missing("JWT_PRIVATE_KEY")),
+            (JwtKey::JwksUrl(_), _) => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_JWKS_URL",
+                    reason: "tokens for a key set come from its issuer, not from here".into(),
+                })
+            }
+        };
+        Ok(signer.with_claim_names(config.claims.clone()))
     }
 
     pub fn sign(&self, user: UserId, roles: &[String], ttl_seconds: i64) -> String {
@@ -239,7 +385,19 @@ impl Signer {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
-        jsonwebtoken::encode(&Header::new(self.alg), &claims, &self.key)
+        let mut claims = match serde_json::to_value(claims) {
+            Ok(Value::Object(map)) => map,
+            _ => unreachable!("Claims serialises to an object"),
+        };
+        // The user and roles under the names the verifier reads (`sub` stays as well).
+        claims.insert(self.claims.user_id.clone(), Value::from(user.to_string()));
+        if self.claims.roles != "roles" {
+            let roles = claims.remove("roles").unwrap_or_default();
+            claims.insert(self.claims.roles.clone(), roles);
+        }
+        let mut header = Header::new(self.alg);
+        header.kid = self.kid.clone();
+        jsonwebtoken::encode(&header, &claims, &self.key)
             .expect("signing with a validated key cannot fail")
     }
 }
@@ -262,6 +420,7 @@ mod tests {
             key: JwtKey::Secret(SECRET.to_vec()),
             issuer: None,
             audience: None,
+            claims: ClaimNames::default(),
         }
     }
 

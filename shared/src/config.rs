@@ -10,11 +10,13 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// How tokens are verified: a shared HS256 secret, or a public key whose type pins the algorithm.
+/// How tokens are verified: a shared HS256 secret, a public key whose type pins the algorithm, or
+/// an issuer's key set fetched at cold start (each key's own algorithm, chosen by `kid`).
 #[derive(Clone)]
 pub enum JwtKey {
     Secret(Vec<u8>),
     PublicKeyPem(String),
+    JwksUrl(String),
 }
 
 impl std::fmt::Debug for JwtKey {
@@ -22,6 +24,7 @@ impl std::fmt::Debug for JwtKey {
         match self {
             JwtKey::Secret(_) => f.write_str("JwtKey::Secret(<redacted>)"),
             JwtKey::PublicKeyPem(_) => f.write_str("JwtKey::PublicKeyPem(..)"),
+            JwtKey::JwksUrl(url) => write!(f, "JwtKey::JwksUrl({url})"),
         }
     }
 }
@@ -31,6 +34,25 @@ pub struct JwtConfig {
     pub key: JwtKey,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// The claims naming the user and its roles (`JWT_USER_ID_CLAIM`, `JWT_ROLES_CLAIM`): an
+    /// issuer whose `sub` is its own id (Cognito's is a UUID) names the directory's user in
+    /// another claim (`custom:user_id`), and its groups in its own (`cognito:groups`).
+    pub claims: ClaimNames,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub user_id: String,
+    pub roles: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            user_id: "sub".to_owned(),
+            roles: "roles".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -88,14 +110,12 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let table_name = get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?;
-        let key = match (get("JWT_SECRET"), get("JWT_PUBLIC_KEY")) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Invalid {
-                    name: "JWT_SECRET",
-                    reason: "set either JWT_SECRET or JWT_PUBLIC_KEY, not both".into(),
-                })
-            }
-            (Some(secret), None) => {
+        let key = match (
+            get("JWT_SECRET"),
+            get("JWT_PUBLIC_KEY"),
+            get("JWT_JWKS_URL"),
+        ) {
+            (Some(secret), None, None) => {
                 if secret.len() < MIN_SECRET_BYTES {
                     return Err(ConfigError::Invalid {
                         name: "JWT_SECRET",
@@ -104,8 +124,27 @@ impl Config {
                 }
                 JwtKey::Secret(secret.into_bytes())
             }
-            (None, Some(pem)) => JwtKey::PublicKeyPem(pem.replace("\\n", "\n")),
-            (None, None) => return Err(ConfigError::Missing("JWT_SECRET or JWT_PUBLIC_KEY")),
+            (None, Some(pem), None) => JwtKey::PublicKeyPem(pem.replace("\\n", "\n")),
+            (None, None, Some(url)) => {
+                crate::jwks::check_url(&url)?;
+                JwtKey::JwksUrl(url)
+            }
+            (None, None, None) => {
+                return Err(ConfigError::Missing(
+                    "JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL",
+                ))
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_SECRET",
+                    reason: "set only one of JWT_SECRET, JWT_PUBLIC_KEY and JWT_JWKS_URL".into(),
+                })
+            }
+        };
+        let defaults = ClaimNames::default();
+        let claims = ClaimNames {
+            user_id: get("JWT_USER_ID_CLAIM").unwrap_or(defaults.user_id),
+            roles: get("JWT_ROLES_CLAIM").unwrap_or(defaults.roles),
         };
         let credential_max_age_seconds = match get("CREDENTIAL_MAX_AGE_SECONDS") {
             None => crate::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
@@ -128,6 +167,7 @@ impl Config {
                 key,
                 issuer: get("JWT_ISSUER"),
                 audience: get("JWT_AUDIENCE"),
+                claims,
             },
         })
     }

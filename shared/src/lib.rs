@@ -8,6 +8,7 @@ pub mod auth;
 pub mod authorizer_context;
 pub mod config;
 pub mod error;
+pub mod jwks;
 pub mod password;
 pub mod patch;
 pub mod policy;
@@ -31,7 +32,7 @@ pub struct AppState {
 
 impl AppState {
     pub async fn from_config(config: &config::Config) -> Result<Self, config::ConfigError> {
-        let verifier = auth::Verifier::new(&config.jwt)?;
+        let verifier = auth::Verifier::connect(&config.jwt).await?;
         Ok(Self {
             store: store::Store::connect(config).await,
             verifier,

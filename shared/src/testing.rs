@@ -23,6 +23,7 @@ pub fn offline_config() -> Config {
             key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
             issuer: None,
             audience: None,
+            claims: crate::config::ClaimNames::default(),
         },
     }
 }

@@ -148,6 +148,7 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
         "devicehive-authorizer" => {
             let event: Value = serde_json::from_str(event_text).map_err(|e| e.to_string())?;
             let authorizer = devicehive_authorizer::Authorizer::new(config)
+                .await
                 .map_err(|e| format!("authorizer: {e}"))?;
             match authorizer.authorize(&event) {
                 Ok(policy) => {

@@ -13,6 +13,7 @@ mod events;
 mod faults;
 mod handlers;
 mod http;
+mod jwks;
 mod round_trips;
 mod security;
 mod store;

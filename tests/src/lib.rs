@@ -128,6 +128,7 @@ pub fn config(table: &str) -> Config {
             key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
             issuer: None,
             audience: None,
+            claims: shared::config::ClaimNames::default(),
         },
     }
 }

@@ -67,6 +67,7 @@ async fn main() {
         key: JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
         issuer: None,
         audience: None,
+        claims: shared::config::ClaimNames::default(),
     })
     .unwrap();
     let app = &AppState { store, verifier };
@@ -253,6 +254,7 @@ async fn main() {
             key: JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
             issuer: None,
             audience: None,
+            claims: shared::config::ClaimNames::default(),
         },
     };
     tokio::spawn(bench::serve_canned_with_latency(

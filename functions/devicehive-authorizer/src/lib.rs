@@ -13,14 +13,15 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
-    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+    /// Built once per cold start (an issuer's key set is fetched here).
+    pub async fn new(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
-            verifier: Verifier::new(&config.jwt)?,
+            verifier: Verifier::connect(&config.jwt).await?,
         })
     }
 
     pub async fn from_env() -> Result<Self, ConfigError> {
-        Self::new(&Config::from_env()?)
+        Self::new(&Config::from_env()?).await
     }
 
     /// The policy for a REQUEST authorizer event, or why the connection is refused. A connection

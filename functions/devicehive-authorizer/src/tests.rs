@@ -5,9 +5,9 @@ use shared::testing::{offline_config as config, token};
 
 use crate::Authorizer;
 
-#[test]
-fn allows_a_valid_token_and_carries_the_principal() {
-    let auth = Authorizer::new(&config()).unwrap();
+#[tokio::test]
+async fn allows_a_valid_token_and_carries_the_principal() {
+    let auth = Authorizer::new(&config()).await.unwrap();
     let arn = "arn:aws:execute-api:eu-west-1:1:api/prod/$connect";
     for event in [
         json!({"type": "REQUEST", "methodArn": arn, "queryStringParameters": {"token": token(4, &["admin"])}}),
@@ -23,9 +23,9 @@ fn allows_a_valid_token_and_carries_the_principal() {
     }
 }
 
-#[test]
-fn refuses_bad_and_foreign_tokens() {
-    let auth = Authorizer::new(&config()).unwrap();
+#[tokio::test]
+async fn refuses_bad_and_foreign_tokens() {
+    let auth = Authorizer::new(&config()).await.unwrap();
     let foreign = shared::auth::Signer::hs256(b"another-secret-another-secret-123", None, None)
         .sign(shared::values::UserId::new(1).unwrap(), &[], 60);
     for event in [
@@ -37,9 +37,9 @@ fn refuses_bad_and_foreign_tokens() {
     }
 }
 
-#[test]
-fn a_connection_without_a_token_opens_anonymous() {
-    let auth = Authorizer::new(&config()).unwrap();
+#[tokio::test]
+async fn a_connection_without_a_token_opens_anonymous() {
+    let auth = Authorizer::new(&config()).await.unwrap();
     let arn = "arn:aws:execute-api:eu-west-1:1:api/prod/$connect";
     for event in [
         json!({"type": "REQUEST", "methodArn": arn}),

@@ -1,0 +1,190 @@
+//! Tokens from an issuer's key set (`JWT_JWKS_URL`), as Cognito or any OpenID Connect provider
+//! signs them: the set fetched from a local issuer once per cold start, a key chosen by `kid`
+//! with its own algorithm pinned, and a Cognito-shaped token (its `sub` a UUID, the directory's
+//! id in `custom:user_id`, roles in `cognito:groups`) through `userctl serve`.
+
+use crate::http::send;
+use crate::USERCTL;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Client, Method};
+use serde_json::{json, Value};
+use shared::auth::{now_unix, AuthError, Verifier};
+use shared::config::{ClaimNames, JwtConfig, JwtKey};
+use testkit::{fresh_store, seed, Served};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const JWKS: &str = include_str!("../fixtures/jwt/jwks.json");
+const ISSUER_KEY: &str = include_str!("../fixtures/jwt/es256-private.pem");
+const OTHER_KEY: &str = include_str!("../fixtures/jwt/other-private.pem");
+
+/// A local issuer answering every request with `body`: its URL.
+async fn issuer(body: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    url
+}
+
+fn cognito() -> ClaimNames {
+    ClaimNames {
+        user_id: "custom:user_id".into(),
+        roles: "cognito:groups".into(),
+    }
+}
+
+fn config(url: &str) -> JwtConfig {
+    JwtConfig {
+        key: JwtKey::JwksUrl(url.to_owned()),
+        issuer: None,
+        audience: None,
+        claims: cognito(),
+    }
+}
+
+/// What Cognito puts in an ID token, for the directory's user `id`.
+fn claims(id: &str, groups: &[&str]) -> Value {
+    let now = now_unix();
+    json!({
+        "sub": "7c1f4a52-8f0e-4b8e-9a43-0d2f5e7c1a01", "custom:user_id": id,
+        "cognito:groups": groups, "token_use": "id", "auth_time": now, "iat": now, "exp": now + 600
+    })
+}
+
+fn es256(pem: &str, kid: Option<&str>, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_set_verifies_by_kid_with_each_keys_own_algorithm() {
+    let url = issuer(JWKS).await;
+    let verifier = Verifier::connect(&config(&url)).await.expect("the key set");
+    let good = es256(ISSUER_KEY, Some("test-es256"), &claims("2", &["admin"]));
+    let p = verifier.verify(&good).unwrap();
+    assert_eq!(p.user_id.get(), 2);
+    assert!(p.is_admin());
+
+    let rejected = |token: String| {
+        assert!(
+            matches!(verifier.verify(&token), Err(AuthError::Rejected(_))),
+            "accepted"
+        )
+    };
+    // A kid the set does not hold, none at all, or another key under the issuer's kid.
+    rejected(es256(ISSUER_KEY, Some("rotated-away"), &claims("2", &[])));
+    rejected(es256(ISSUER_KEY, None, &claims("2", &[])));
+    rejected(es256(
+        OTHER_KEY,
+        Some("test-es256"),
+        &claims("2", &["admin"]),
+    ));
+    // The set's symmetric key is no key here: a token "signed" with it is refused.
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some("hmac-key".into());
+    rejected(
+        jsonwebtoken::encode(
+            &hs,
+            &claims("2", &["admin"]),
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap(),
+    );
+    // The user claim in any but the canonical form, or a group that is not a role name.
+    rejected(es256(ISSUER_KEY, Some("test-es256"), &claims("02", &[])));
+    rejected(es256(
+        ISSUER_KEY,
+        Some("test-es256"),
+        &claims("2", &["ops,admin"]),
+    ));
+}
+
+#[tokio::test]
+async fn no_usable_key_set_is_a_failed_cold_start() {
+    let closed = format!("http://127.0.0.1:{}/jwks.json", testkit::free_port());
+    assert!(Verifier::connect(&config(&closed)).await.is_err());
+    let no_signing_key = issuer(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]}"#).await;
+    assert!(Verifier::connect(&config(&no_signing_key)).await.is_err());
+    let not_a_set = issuer("<html>maintenance</html>").await;
+    assert!(Verifier::connect(&config(&not_a_set)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cognito_shaped_tokens_work_through_the_apis() {
+    let url = issuer(JWKS).await;
+    let (store, config) = fresh_store().await;
+    seed(&store, 1, &["admin"]).await;
+    seed(&store, 2, &[]).await;
+    let served = Served::start_with(
+        USERCTL,
+        &config,
+        &[
+            ("JWT_SECRET", ""),
+            ("JWT_JWKS_URL", url.as_str()),
+            ("JWT_USER_ID_CLAIM", "custom:user_id"),
+            ("JWT_ROLES_CLAIM", "cognito:groups"),
+        ],
+    );
+    let bearer = |id: &str, groups: &[&str]| {
+        format!(
+            "Bearer {}",
+            es256(ISSUER_KEY, Some("test-es256"), &claims(id, groups))
+        )
+    };
+    let c = Client::new();
+    let (s, b) = send(
+        &c,
+        Method::PATCH,
+        served.url("/v1/users/me"),
+        Some(&bearer("2", &[])),
+        json!({"nickname": "Two"}),
+    )
+    .await;
+    assert_eq!(s, 204, "{b}");
+    let (s, b) = send(
+        &c,
+        Method::PUT,
+        served.url("/api/admin/user-admin/2"),
+        Some(&bearer("1", &["admin"])),
+        json!({"name": "Second"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _) = send(
+        &c,
+        Method::PUT,
+        served.url("/api/admin/user-admin/2"),
+        Some(&bearer("2", &["viewers"])),
+        json!({"name": "x"}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let user = store
+        .get(shared::values::UserId::new(2).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user.nickname.as_deref(), user.name.as_deref()),
+        (Some("Two"), Some("Second"))
+    );
+}
