@@ -308,3 +308,44 @@ fn the_audit_log_has_least_privilege() {
         }
     }
 }
+
+/// Each token-verifying function gets exactly the key of the chosen mode: the public key or the
+/// key set URL (verify-only), or the HS256 secret only behind the explicit `Hs256` condition, so
+/// a default deploy leaves no function holding anything that can sign a token.
+#[test]
+fn only_the_explicit_hs256_mode_puts_a_signing_secret_in_a_function() {
+    let template = load("template.yaml");
+    let mode = |value: &Value| -> Option<String> {
+        // `!If [Condition, value, !Ref AWS::NoValue]`, as YAML sees the tag.
+        let text = format!("{value:?}");
+        text.contains("AWS::NoValue").then_some(text)
+    };
+    let mut verifying = 0;
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        let variables = &resource["Properties"]["Environment"]["Variables"];
+        if resource["Type"] != "AWS::Serverless::Function" || variables["JWT_ISSUER"].is_null() {
+            continue;
+        }
+        verifying += 1;
+        for (variable, condition) in [
+            ("JWT_SECRET", "Hs256"),
+            ("JWT_PUBLIC_KEY", "VerifyOnly"),
+            ("JWT_JWKS_URL", "Jwks"),
+        ] {
+            let value = mode(&variables[variable])
+                .unwrap_or_else(|| panic!("{name:?} {variable} is not behind a condition"));
+            assert!(
+                value.contains(&format!("\"{condition}\"")),
+                "{name:?} {variable} is not behind {condition}: {value}"
+            );
+        }
+    }
+    assert_eq!(verifying, 7, "the seven token-verifying functions");
+    let conditions = format!("{:?}", template["Conditions"]["Hs256"]);
+    assert!(conditions.contains("JwtSecretArn"), "{conditions}");
+    assert_eq!(
+        template["Parameters"]["JwtSecretArn"]["Default"].as_str(),
+        Some(""),
+        "HS256 is an option, not the default"
+    );
+}
