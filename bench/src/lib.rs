@@ -132,7 +132,7 @@ pub async fn canned_store() -> (shared::store::Store, shared::store::CallCounter
         table_name: "bench".into(),
         dynamodb_endpoint: None,
         region: Some("us-east-1".into()),
-        credential_max_age_seconds: shared::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
+        credential_max_age_seconds: shared::config::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
         jwt: shared::config::JwtConfig {
             key: shared::config::JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
             issuer: None,

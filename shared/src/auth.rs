@@ -114,7 +114,15 @@ impl Verifier {
     /// The verifier of any configuration: a key set is fetched here, once per cold start.
     pub async fn connect(config: &JwtConfig) -> Result<Self, ConfigError> {
         match &config.key {
-            JwtKey::JwksUrl(url) => Self::from_key_set(&crate::jwks::fetch(url).await?, config),
+            JwtKey::JwksUrl(url) => {
+                let set = crate::jwks::fetch(url)
+                    .await
+                    .map_err(|e| ConfigError::Invalid {
+                        name: "JWT_JWKS_URL",
+                        reason: e.to_string(),
+                    })?;
+                Self::from_key_set(&set, config)
+            }
             _ => Self::new(config),
         }
     }

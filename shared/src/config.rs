@@ -98,6 +98,10 @@ impl Config {
     }
 }
 
+/// How recent a sign-in must be to change one's own email or password, unless configured
+/// (`shared::policy`).
+pub const DEFAULT_CREDENTIAL_MAX_AGE_SECONDS: i64 = 5 * 60;
+
 /// Shortest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash (256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -126,7 +130,10 @@ impl Config {
             }
             (None, Some(pem), None) => JwtKey::PublicKeyPem(pem.replace("\\n", "\n")),
             (None, None, Some(url)) => {
-                crate::jwks::check_url(&url)?;
+                crate::jwks::check_url(&url).map_err(|e| ConfigError::Invalid {
+                    name: "JWT_JWKS_URL",
+                    reason: e.to_string(),
+                })?;
                 JwtKey::JwksUrl(url)
             }
             (None, None, None) => {
@@ -147,7 +154,7 @@ impl Config {
             roles: get("JWT_ROLES_CLAIM").unwrap_or(defaults.roles),
         };
         let credential_max_age_seconds = match get("CREDENTIAL_MAX_AGE_SECONDS") {
-            None => crate::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
+            None => DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
             Some(v) => v
                 .trim()
                 .parse::<i64>()

@@ -11,7 +11,10 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use jsonwebtoken::jwk::JwkSet;
 
-use crate::config::ConfigError;
+/// Why the key set could not be had (the configuration names the variable).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JwksError(String);
 
 /// The whole fetch, connection included: a cold start that cannot get the keys fails rather
 /// than hangs (Lambda then retries the init).
@@ -19,15 +22,12 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A key set is a few kilobytes; anything much larger is not one.
 const MAX_BYTES: usize = 256 * 1024;
 
-fn invalid(reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        name: "JWT_JWKS_URL",
-        reason: reason.into(),
-    }
+fn invalid(reason: impl Into<String>) -> JwksError {
+    JwksError(reason.into())
 }
 
 /// Whether `url` may be fetched: HTTPS, or plain HTTP to this machine (a local issuer in tests).
-pub fn check_url(url: &str) -> Result<(), ConfigError> {
+pub fn check_url(url: &str) -> Result<(), JwksError> {
     let parsed = url::Url::parse(url).map_err(|e| invalid(format!("not a URL: {e}")))?;
     let loopback = matches!(
         parsed.host(),
@@ -43,7 +43,7 @@ pub fn check_url(url: &str) -> Result<(), ConfigError> {
 }
 
 /// The key set at `url`.
-pub async fn fetch(url: &str) -> Result<JwkSet, ConfigError> {
+pub async fn fetch(url: &str) -> Result<JwkSet, JwksError> {
     check_url(url)?;
     let bytes = tokio::time::timeout(FETCH_TIMEOUT, get(url))
         .await
@@ -51,7 +51,7 @@ pub async fn fetch(url: &str) -> Result<JwkSet, ConfigError> {
     serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not a JSON Web Key Set: {e}")))
 }
 
-async fn get(url: &str) -> Result<Vec<u8>, ConfigError> {
+async fn get(url: &str) -> Result<Vec<u8>, JwksError> {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     let context = TlsContext::builder()
         .with_trust_store(TrustStore::default())

@@ -13,8 +13,6 @@ use crate::values::UserId;
 pub const MAX_PASSWORD_FAILURES: u32 = 5;
 /// How long the lockout lasts after the last wrong guess.
 pub const LOCKOUT_SECONDS: i64 = 15 * 60;
-/// How recent a sign-in must be to change one's own email or password, unless configured.
-pub const DEFAULT_CREDENTIAL_MAX_AGE_SECONDS: i64 = 5 * 60;
 
 /// What must hold of a stored user for a write to be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

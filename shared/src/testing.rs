@@ -18,7 +18,7 @@ pub fn offline_config() -> Config {
         table_name: "offline".to_owned(),
         dynamodb_endpoint: Some("http://127.0.0.1:9".to_owned()),
         region: Some("us-east-1".to_owned()),
-        credential_max_age_seconds: crate::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
+        credential_max_age_seconds: crate::config::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
         jwt: JwtConfig {
             key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
             issuer: None,

@@ -123,7 +123,7 @@ pub fn config(table: &str) -> Config {
         table_name: table.to_owned(),
         dynamodb_endpoint: Some(moto_endpoint()),
         region: Some("us-east-1".to_owned()),
-        credential_max_age_seconds: shared::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
+        credential_max_age_seconds: shared::config::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
         jwt: JwtConfig {
             key: JwtKey::Secret(SECRET.as_bytes().to_vec()),
             issuer: None,

@@ -249,7 +249,7 @@ async fn main() {
         table_name: "bench".into(),
         dynamodb_endpoint: Some(format!("http://{}", slow.local_addr().unwrap())),
         region: Some("us-east-1".into()),
-        credential_max_age_seconds: shared::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
+        credential_max_age_seconds: shared::config::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
         jwt: JwtConfig {
             key: JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
             issuer: None,

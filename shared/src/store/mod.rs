@@ -77,7 +77,7 @@ impl Store {
         Self {
             client,
             table: table.into(),
-            credential_max_age: crate::policy::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
+            credential_max_age: crate::config::DEFAULT_CREDENTIAL_MAX_AGE_SECONDS,
         }
     }
 
