@@ -188,3 +188,99 @@ async fn cognito_shaped_tokens_work_through_the_apis() {
         (Some("Two"), Some("Second"))
     );
 }
+
+/// The key set over HTTPS, as in AWS: the HTTPS client the functions share, trusting the system
+/// store (here a test CA through `SSL_CERT_FILE`, which the native roots honour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_set_comes_over_https_checked_against_the_trust_store() {
+    let fixtures = testkit::workspace_root().join("tests/fixtures/jwt");
+    let port = testkit::free_port();
+    // A Python HTTPS server: the test kit has no TLS server of its own.
+    let server = r#"
+import http.server, ssl, sys
+port, cert, key, body = int(sys.argv[1]), sys.argv[2], sys.argv[3], open(sys.argv[4], "rb").read()
+class Issuer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", port), Issuer)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"#;
+    let mut issuer = std::process::Command::new("python3")
+        .args(["-c", server, &port.to_string()])
+        .arg(fixtures.join("issuer-tls.pem"))
+        .arg(fixtures.join("issuer-tls-key.pem"))
+        .arg(fixtures.join("jwks.json"))
+        .spawn()
+        .expect("python3 serves the key set");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (store, config) = fresh_store().await;
+    seed(&store, 2, &[]).await;
+    let url = format!("https://localhost:{port}/.well-known/jwks.json");
+    let ca = fixtures.join("test-ca.pem");
+    let env = |trusted: bool| {
+        let mut env = vec![
+            ("JWT_SECRET", "".to_owned()),
+            ("JWT_JWKS_URL", url.clone()),
+            ("JWT_USER_ID_CLAIM", "custom:user_id".to_owned()),
+            ("JWT_ROLES_CLAIM", "cognito:groups".to_owned()),
+        ];
+        if trusted {
+            env.push(("SSL_CERT_FILE", ca.display().to_string()));
+        }
+        env
+    };
+    let trusted = env(true);
+    let served = Served::start_with(
+        USERCTL,
+        &config,
+        &trusted
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let token = es256(ISSUER_KEY, Some("test-es256"), &claims("2", &[]));
+    let (s, b) = send(
+        &Client::new(),
+        Method::PATCH,
+        served.url("/v1/users/me"),
+        Some(&format!("Bearer {token}")),
+        json!({"nickname": "Tls"}),
+    )
+    .await;
+    assert_eq!(s, 204, "{b}");
+    drop(served);
+
+    // Without the CA the issuer is not trusted: the cold start fails, nothing is served.
+    let untrusted = env(false);
+    let refused = std::process::Command::new(USERCTL)
+        .args(["serve", "--port", &testkit::free_port().to_string()])
+        .env_clear()
+        .envs(testkit::env_for(&config))
+        .envs(untrusted.iter().map(|(k, v)| (*k, v.as_str())))
+        // A store holding only the server's own certificate, not the CA that signed it.
+        .env("SSL_CERT_FILE", fixtures.join("issuer-tls.pem"))
+        .output()
+        .expect("run userctl serve");
+    let _ = issuer.kill();
+    let _ = issuer.wait();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("JWT_JWKS_URL"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
