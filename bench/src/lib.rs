@@ -44,6 +44,21 @@ fn bob_item() -> &'static Value {
     })
 }
 
+/// The administrator (user 1) as stored: what an administrator's write of another user reads first.
+fn admin_item() -> &'static Value {
+    static ITEM: OnceLock<Value> = OnceLock::new();
+    ITEM.get_or_init(|| {
+        let mut item = bob_item().clone();
+        item["pk"] = json!({"S": "USER#1"});
+        item["id"] = json!({"N": "1"});
+        item["uuid"] = json!({"S": "0b0c1d2e-0000-4000-8000-000000000001"});
+        item["username"] = json!({"S": "admin"});
+        item["email"] = json!({"S": "admin@example.com"});
+        item["roles"] = json!({"SS": ["admin"]});
+        item
+    })
+}
+
 /// DynamoDB's answer to one call, by its `X-Amz-Target` and request body. The two hot answers are
 /// rendered once, and the request is not parsed: the responder's own cost stays out of the
 /// figures as far as it can.
@@ -55,6 +70,7 @@ pub fn answer(target: &str, body: &[u8]) -> bytes::Bytes {
             json!({"Attributes": bob_item()}).to_string().into(),
         )
     });
+    static GET_ADMIN: OnceLock<bytes::Bytes> = OnceLock::new();
     static CODE_ITEM: OnceLock<bytes::Bytes> = OnceLock::new();
     match target.rsplit('.').next().unwrap_or("") {
         // The 2FA guess count: the code item, holding the code issued for bob's new email.
@@ -75,6 +91,9 @@ pub fn answer(target: &str, body: &[u8]) -> bytes::Bytes {
         "UpdateItem" if asks_for_all_new(body) => update_bob.clone(),
         "UpdateItem" => bytes::Bytes::from_static(b"{}"),
         "GetItem" => match key_of(body) {
+            Some("USER#1") => GET_ADMIN
+                .get_or_init(|| json!({"Item": admin_item()}).to_string().into())
+                .clone(),
             Some(pk) if pk.starts_with("USER#") => get_bob.clone(),
             // Lock and lookup items all point at bob.
             Some(pk) => json!({"Item": {"pk": {"S": pk}, "user_id": {"N": "2"}}})
