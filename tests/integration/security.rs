@@ -559,3 +559,35 @@ async fn ids_names_and_usernames_give_nothing_away() {
     .await;
     assert_eq!(s, 400, "{b}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_sent_with_a_password_change_spends_a_2fa_guess() {
+    let (store, config) = fresh_store().await;
+    seed(&store, 2, &[]).await;
+    let served = Served::start(USERCTL, &config);
+    let me = bearer(2, &[]);
+    let email = Email::parse("two@example.com").unwrap();
+    let code = store.issue_code(id(2), &email).await.unwrap();
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let both = |code: &str| {
+        json!({"email": email.as_str(), "authCode": code, "currentPassword": PASSWORD,
+               "newPassword": "NewPassw0rd", "confirmPassword": "NewPassw0rd"})
+    };
+    for n in 1..=5 {
+        let (s, b) = call(&served, Method::PATCH, "/v1/users/me", &me, both(wrong)).await;
+        assert_eq!(s, 403, "{b}");
+        let user = stored(&store, 2).await;
+        // The password was right: its attempt is not left counted against the owner.
+        assert_eq!(user.password_failures, 0, "guess {n}");
+        assert_eq!(user.email, "user2@example.com");
+    }
+    // Five guesses were counted: the right code is dead, with or without the password.
+    let (s, b) = call(&served, Method::PATCH, "/v1/users/me", &me, both(&code)).await;
+    assert_eq!(s, 403, "{b}");
+    let user = stored(&store, 2).await;
+    assert_eq!(user.email, "user2@example.com");
+    assert!(shared::password::verify_blocking(
+        user.password_hash.as_ref().unwrap(),
+        PASSWORD
+    ));
+}

@@ -20,9 +20,9 @@ use shared::values::{AbsoluteUrl, Email, Password, Text};
 pub const WEAK_PASSWORD: &str =
     "Password must contain at least 8 characters, 1 uppercase letter, 1 lowercase letter and 1 number.";
 
-/// Consecutive wrong current passwords that lock password changes, and for how long.
-pub const MAX_PASSWORD_FAILURES: u32 = 5;
-pub const LOCKOUT_SECONDS: i64 = 15 * 60;
+/// Consecutive wrong current passwords that lock password changes, and for how long: the
+/// directory's, as every API keeps to NEWM's lockout.
+pub use shared::policy::{LOCKOUT_SECONDS, MAX_PASSWORD_FAILURES};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

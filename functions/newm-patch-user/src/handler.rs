@@ -118,6 +118,7 @@ async fn change_with_password(
     patch.password_hash = Some(new_hash.clone());
     patch.reset_password_failures = true;
     let mut written_on: Option<i64> = None;
+    let mut code_counted = false;
     for attempt in 0..Store::ATTEMPTS {
         shared::store::retry_pause(attempt).await;
         let current = store
@@ -150,6 +151,24 @@ async fn change_with_password(
             return Err(Error::WrongPassword);
         }
         patch.superseded_hash = current.password_hash.clone();
+        // An email sent with the password: its 2FA guess is counted before it is checked, as
+        // on its own (an email the user already holds needs none).
+        let patch = patch.clone().without_unchanged_unique(&current);
+        if let (Some(code), Some(email), false) = (&patch.email_code, &patch.email, code_counted) {
+            if let Err(refused) = store
+                .check_code(principal.user_id, email, code, stamp)
+                .await
+            {
+                // The password was right: its counted attempt is undone, the code's stays.
+                let reset = UserPatch {
+                    reset_password_failures: true,
+                    ..Default::default()
+                };
+                store.write_versioned(&current, &reset, stamp).await?;
+                return Err(refused);
+            }
+            code_counted = true;
+        }
         written_on = Some(current.version);
         match store.write_versioned(&current, &patch, stamp).await {
             Ok(Some(_)) => return Ok(()),

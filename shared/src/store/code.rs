@@ -39,7 +39,7 @@ impl Store {
     /// first, in one conditional `UpdateItem` that also reads the code, so no burst of parallel
     /// guesses gets past [`CODE_MAX_ATTEMPTS`]; the same count sent again (its answer lost)
     /// counts once. A right guess is consumed later, in the transaction that changes the email.
-    pub(super) async fn check_code(
+    pub async fn check_code(
         &self,
         id: UserId,
         email: &Email,
