@@ -206,11 +206,16 @@ impl Verifier {
             }
         };
         let seconds = |name: &str| claims.get(name).and_then(Value::as_u64);
+        // `auth_time` when present (a malformed one counts as long ago, never as `iat`: a refreshed
+        // token's `iat` is new), else `iat`; neither: as old as can be, so no credential changes.
+        let signed_in = match claims.get("auth_time") {
+            Some(_) => seconds("auth_time").unwrap_or(0),
+            None => seconds("iat").unwrap_or(0),
+        };
         let principal = Principal {
             user_id,
             roles: role_names(roles)?,
-            // No sign-in time at all: as old as can be, so no credential changes on it.
-            authenticated_at: clamp(seconds("auth_time").or(seconds("iat")).unwrap_or(0)),
+            authenticated_at: clamp(signed_in),
         };
         Ok((principal, clamp(seconds("exp").unwrap_or(0))))
     }
@@ -249,14 +254,21 @@ fn validation(alg: Algorithm, config: &JwtConfig) -> Validation {
     validation.leeway = LEEWAY_SECONDS;
     validation.validate_exp = true;
     validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp"]);
+    // A configured `iss` or `aud` must be present, not only right when present: a token another
+    // client of the same issuer got without them is not one for these functions.
+    let mut required = vec!["exp"];
     match &config.audience {
-        Some(aud) => validation.set_audience(&[aud]),
+        Some(aud) => {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
         None => validation.validate_aud = false,
     }
     if let Some(iss) = &config.issuer {
         validation.set_issuer(&[iss]);
+        required.push("iss");
     }
+    validation.set_required_spec_claims(&required);
     validation
 }
 
@@ -541,6 +553,45 @@ mod tests {
         assert_eq!((p.user_id.get(), p.authenticated_at), (2, 7));
         let t = forged(serde_json::json!({"sub": "2", "exp": exp, "iat": 7, "auth_time": 5}));
         assert_eq!(v.verify(&t).unwrap().authenticated_at, 5);
+    }
+
+    #[test]
+    fn a_configured_issuer_and_audience_must_be_present_and_right() {
+        let v = Verifier::new(&JwtConfig {
+            issuer: Some("https://issuer.example".into()),
+            audience: Some("profile-apis".into()),
+            ..config()
+        })
+        .unwrap();
+        let exp = now_unix() + 60;
+        let good = serde_json::json!({"sub": "2", "exp": exp, "iat": 0,
+            "iss": "https://issuer.example", "aud": "profile-apis"});
+        assert!(v.verify(&forged(good.clone())).is_ok());
+        for (claim, value) in [
+            ("iss", serde_json::Value::Null),
+            ("aud", serde_json::Value::Null),
+            ("iss", "https://other.example".into()),
+            ("aud", "another-client".into()),
+        ] {
+            let mut claims = good.clone();
+            match &value {
+                serde_json::Value::Null => {
+                    claims.as_object_mut().unwrap().remove(claim);
+                }
+                other => claims[claim] = other.clone(),
+            }
+            assert!(v_rejects(&v, &forged(claims)), "{claim} {value:?}");
+        }
+        // A malformed auth_time is an old sign-in, not the token's fresh iat.
+        let t = forged(
+            serde_json::json!({"sub": "2", "exp": exp, "iat": now_unix(),
+            "auth_time": "now", "iss": "https://issuer.example", "aud": "profile-apis"}),
+        );
+        assert_eq!(v.verify(&t).unwrap().authenticated_at, 0);
+    }
+
+    fn v_rejects(v: &Verifier, token: &str) -> bool {
+        matches!(v.verify(token), Err(AuthError::Rejected(_)))
     }
 
     #[test]
