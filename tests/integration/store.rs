@@ -665,3 +665,88 @@ async fn the_same_email_change_sent_twice_at_once_succeeds_twice() {
         .collect();
     assert_eq!(email_locks, vec!["EMAIL#mine@example.com".to_owned()]);
 }
+
+/// An address locked before locks were per mailbox (a non-ASCII one, under its lower-cased
+/// spelling) is released from where it is when the user changes its email or is deleted: no
+/// orphan lock, no contention.
+#[tokio::test]
+async fn a_lock_under_the_older_key_is_moved_and_deleted_without_orphans() {
+    let (store, _) = fresh_store().await;
+    let mut user = testkit::new_user(1, &[]);
+    user.email = Email::parse("Ada@Ex\u{430}mple.com").unwrap();
+    store.create(&user, &testkit::stamp()).await.unwrap();
+    // Re-key its lock as the older code did.
+    let (new_key, old_key) = (
+        format!("EMAIL#{}", user.email.key()),
+        format!("EMAIL#{}", user.email.as_str().to_lowercase()),
+    );
+    assert_ne!(new_key, old_key);
+    let client = store.client();
+    client
+        .delete_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(new_key.clone()))
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_item()
+        .table_name(store.table())
+        .item("pk", AttributeValue::S(old_key.clone()))
+        .item("user_id", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let patch = UserPatch {
+        email: Some(Email::parse("ada@example.org").unwrap()),
+        ..Default::default()
+    };
+    store
+        .update(id(1), &patch, &[], &testkit::stamp())
+        .await
+        .unwrap();
+    let keys = all_keys(&store).await;
+    assert!(
+        keys.contains(&"EMAIL#ada@example.org".to_owned()),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.contains(&old_key),
+        "the older lock is released: {keys:?}"
+    );
+
+    // And the same for a delete.
+    seed(&store, 2, &[]).await;
+    let mut other = testkit::new_user(3, &[]);
+    other.email = Email::parse("bob@b\u{FC}cher.example").unwrap();
+    store.create(&other, &testkit::stamp()).await.unwrap();
+    let (new_key, old_key) = (
+        format!("EMAIL#{}", other.email.key()),
+        format!("EMAIL#{}", other.email.as_str().to_lowercase()),
+    );
+    assert_ne!(new_key, old_key);
+    {
+        client
+            .delete_item()
+            .table_name(store.table())
+            .key("pk", AttributeValue::S(new_key))
+            .send()
+            .await
+            .unwrap();
+        client
+            .put_item()
+            .table_name(store.table())
+            .item("pk", AttributeValue::S(old_key.clone()))
+            .item("user_id", AttributeValue::N("3".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    store.delete(id(3), &testkit::stamp()).await.unwrap();
+    let keys = all_keys(&store).await;
+    assert!(
+        !keys.iter().any(|k| k.contains("#3") || k == &old_key),
+        "{keys:?}"
+    );
+}

@@ -74,7 +74,7 @@ pub async fn violations(store: &Store) -> Vec<String> {
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
     for (id, u) in &users {
         for pk in [
-            format!("EMAIL#{}", u.email.to_lowercase()),
+            format!("EMAIL#{}", shared::values::email_key(&u.email)),
             format!("USERNAME#{}", u.username.to_lowercase()),
             format!("UUID#{}", u.uuid.to_lowercase()),
         ] {

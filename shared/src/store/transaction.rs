@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 
 use super::code::code_hash;
 use super::expression::UpdateExpr;
-use super::item::{n, s, stamp_attributes, user_to_item};
+use super::item::{get_n, n, s, stamp_attributes, user_to_item};
 use super::keys::{code_pk, email_pk, key, user_pk, username_pk, uuid_pk, PK};
 use super::sdk_error::{build_error, classify};
 use super::{now_rfc3339, Store, MAX_ATTEMPTS};
@@ -156,7 +156,7 @@ impl Store {
             for pk in [
                 uuid_pk(&user.uuid),
                 username_pk(&user.username.to_lowercase()),
-                email_pk(&email_key(&user.email)),
+                self.email_lock_of(&user).await?,
             ] {
                 items.push(self.delete_item(
                     pk,
@@ -175,6 +175,21 @@ impl Store {
             }
         }
         Err(Error::Contention)
+    }
+
+    /// The pk of the email lock `user` holds: its mailbox key, or, for an address locked before
+    /// locks were per mailbox (a non-ASCII one, under its lower-cased spelling), that older key,
+    /// so that moving or deleting it leaves no orphan. One read, only for such an address.
+    async fn email_lock_of(&self, user: &User) -> Result<String> {
+        let key = email_pk(&email_key(&user.email));
+        let legacy = email_pk(&user.email.to_lowercase());
+        if key == legacy {
+            return Ok(key);
+        }
+        Ok(match self.item(key.clone()).await? {
+            Some(item) if get_n(&item, "user_id") == Some(user.id.get()) => key,
+            _ => legacy,
+        })
     }
 
     /// The transaction half of [`Store::write_versioned`]: the user updated on its version, the
@@ -204,10 +219,14 @@ impl Store {
         let mut causes = vec![Cause::Race];
         let id_value = HashMap::from([(":id".to_owned(), n(current.id))]);
 
+        let held_email = match patch.email {
+            Some(_) => self.email_lock_of(current).await?,
+            None => String::new(),
+        };
         let moves = [
             patch.email.as_ref().map(|e| {
                 (
-                    email_pk(&email_key(&current.email)),
+                    held_email.clone(),
                     email_pk(&e.key()),
                     UniqueField::Email,
                     e.as_str().to_owned(),
