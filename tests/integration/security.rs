@@ -451,6 +451,32 @@ async fn a_demoted_administrators_token_administers_nothing() {
     )
     .await;
     assert_eq!(reply["code"], 403, "{reply}");
+    // Nor reads another user, nor tells a free username from a taken one.
+    let reply = ask(
+        &mut socket,
+        &json!({"action": "user/get", "requestId": 2, "userId": 2}),
+    )
+    .await;
+    assert_eq!(reply["code"], 403, "{reply}");
+    let reads = [
+        (Method::GET, "/api/rest/user/2", json!(null)),
+        (Method::PUT, "/api/admin/user-admin/2", json!({})),
+        (Method::PUT, "/api/AAA/UserProfiles/2", json!({})),
+        (
+            Method::PUT,
+            "/api/profile/user2",
+            json!({"username": "user2"}),
+        ),
+        (
+            Method::PUT,
+            "/api/profile/nobody",
+            json!({"username": "nobody"}),
+        ),
+    ];
+    for (method, path, body) in reads {
+        let (s, b) = call(&served, method, path, &admin, body).await;
+        assert_eq!(s, 403, "{path}: {b}");
+    }
     assert_eq!(stored(&store, 2).await.version, before, "nothing written");
     assert!(!stored(&store, 1).await.is_admin());
 }

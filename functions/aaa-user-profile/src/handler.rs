@@ -83,7 +83,7 @@ async fn apply(
 ) -> Result<User> {
     if update.is_empty() {
         // Nothing to write: answer with the user as it is.
-        return state.store.get(id).await?.ok_or(Error::NotFound);
+        return state.store.get_as(id, stamp).await?.ok_or(Error::NotFound);
     }
     let needs_read = !admin || update.needs_read();
     let mut base = std::mem::take(&mut update.patch);

@@ -177,11 +177,11 @@ async fn user_action(
     match route {
         USER_GET => {
             let target = Target::parse(msg.get("userId"))?.resolve(caller.user_id);
-            let user = users::get(app, &caller, target).await?;
+            let user = users::get(app, &caller, target, &stamp).await?;
             Ok(Some(("user", user_json(&user))))
         }
         USER_GET_CURRENT => {
-            let user = users::get(app, &caller, caller.user_id).await?;
+            let user = users::get(app, &caller, caller.user_id, &stamp).await?;
             Ok(Some(("current", user_json(&user))))
         }
         // DeviceHive's order: the user object, then the id, then the rules.

@@ -90,8 +90,9 @@ async fn user_route(app: &AppState, route: &str, req: &Request) -> Result<Respon
     } else {
         caller.user_id
     };
+    let stamp = Stamp::by(&caller, api::DEVICEHIVE, gateway_request_id(req));
     if route == GET_CURRENT.key() || route == GET_BY_ID.key() {
-        let user = users::get(app, &caller, target).await?;
+        let user = users::get(app, &caller, target, &stamp).await?;
         return Ok(json_response(200, &user_json(&user)));
     }
     if route != PUT_CURRENT.key() && route != PUT_BY_ID.key() {
@@ -100,7 +101,6 @@ async fn user_route(app: &AppState, route: &str, req: &Request) -> Result<Respon
     // DeviceHive reads the body whatever its Content-Type (its own client sends none); an empty
     // body changes nothing.
     let body = read_body(body_bytes(req))?;
-    let stamp = Stamp::by(&caller, api::DEVICEHIVE, gateway_request_id(req));
     users::update(app, &caller, target, UserUpdate::parse(&body)?, &stamp).await?;
     Ok(empty_response(204))
 }

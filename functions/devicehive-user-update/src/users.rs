@@ -12,12 +12,18 @@ use crate::dialect::{refusal_for, Refusal, UserUpdate};
 
 /// Reads a user: anyone reads itself; only an administrator reads another user (DeviceHive's
 /// `ManageUser` permission).
-pub async fn get(app: &AppState, caller: &Principal, target: UserId) -> Result<User, Refusal> {
+/// An administrator's read is one more read: the administrator, still active and `admin`.
+pub async fn get(
+    app: &AppState,
+    caller: &Principal,
+    target: UserId,
+    stamp: &Stamp,
+) -> Result<User, Refusal> {
     if !caller.is_admin() && target != caller.user_id {
         return Err(Refusal::access_denied());
     }
     app.store
-        .get(target)
+        .get_as(target, stamp)
         .await
         .and_then(|u| u.ok_or(Error::NotFound))
         .map_err(|e| refusal_for(&e, Some(target)))
@@ -53,7 +59,7 @@ pub async fn update(
     let result = if patch.is_empty() {
         // Nothing to write; the answer still says whether the user exists.
         app.store
-            .get(target)
+            .get_as(target, stamp)
             .await
             .and_then(|u| u.map(drop).ok_or(Error::NotFound))
     } else {

@@ -87,16 +87,16 @@ async fn update_as_admin(
     mut update: ProfileUpdate,
     stamp: &Stamp,
 ) -> Result<User, Error> {
-    let id = app
-        .store
-        .id_by_username(path_username)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let Some(id) = app.store.id_by_username(path_username).await? else {
+        // Only a token that still administers learns that nobody holds the name.
+        app.store.confirm_admin(stamp).await?;
+        return Err(Error::NotFound);
+    };
     let mut patch = password_patch(&mut update, stamp.actor != Some(id)).await?;
     patch.roles = update.roles.take().map(RolesChange::Replace);
     if patch.is_empty() {
         // Nothing to write: answer with the user as it is, if it is the one named.
-        return match app.store.get(id).await? {
+        return match app.store.get_as(id, stamp).await? {
             Some(user) if user.username == path_username => Ok(user),
             _ => Err(Error::NotFound),
         };

@@ -56,15 +56,15 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         Ok(u) => u,
         Err(e) => return render(&e, Some(id.get())),
     };
+    let stamp = Stamp::by(&principal, api::UNLEASH, gateway_request_id(&req));
     let result = if update.patch.is_empty() {
         // Nothing to write: answer with the user as it is.
         state
             .store
-            .get(id)
+            .get_as(id, &stamp)
             .await
             .and_then(|u| u.ok_or(Error::NotFound))
     } else {
-        let stamp = Stamp::by(&principal, api::UNLEASH, gateway_request_id(&req));
         state.store.update(id, &update.patch, &[], &stamp).await
     };
     match result {

@@ -8,7 +8,7 @@ use super::Store;
 use crate::error::{Error, Result};
 use crate::patch::UserPatch;
 use crate::policy::{self, Rule, LOCKOUT_SECONDS, MAX_PASSWORD_FAILURES};
-use crate::stamp::Stamp;
+use crate::stamp::{Authority, Stamp};
 use crate::user::User;
 use crate::values::{Status, UserId, ADMIN_ROLE};
 
@@ -35,6 +35,12 @@ impl Store {
         policy::admit(&rules, current, crate::auth::now_unix())
     }
 
+    /// What must hold of `target` before a password attempt is even counted: a disabled user's
+    /// token learns nothing of its password (see [`policy::target_rules`], for no change).
+    pub(super) fn attempt_rules(&self, target: UserId, stamp: &Stamp) -> Result<Vec<Rule>> {
+        self.target_rules(target, &UserPatch::default(), stamp)
+    }
+
     /// An administrator's write of another user: the administrator, read now, is still an active
     /// administrator (one `GetItem`). Nothing to read for a write of one's own account.
     pub(super) async fn admit_actor(&self, target: UserId, stamp: &Stamp) -> Result<()> {
@@ -43,6 +49,30 @@ impl Store {
         };
         match self.get(actor).await? {
             Some(user) => policy::admit(&rules, &user, crate::auth::now_unix()),
+            None => Err(Error::Forbidden("the token's user no longer exists".into())),
+        }
+    }
+
+    /// `id` read on `stamp`'s authority: another user's record only while the token's user is
+    /// still an active administrator (one read more), as for its writes.
+    pub async fn get_as(&self, id: UserId, stamp: &Stamp) -> Result<Option<User>> {
+        self.admit_actor(id, stamp).await?;
+        self.get(id).await
+    }
+
+    /// For an administrator's request before it names a user (MMC's username may name nobody):
+    /// the token's user is still an active administrator (one read). The operator has no token.
+    pub async fn confirm_admin(&self, stamp: &Stamp) -> Result<()> {
+        let (Authority::Token { admin, .. }, Some(actor)) = (stamp.authority, stamp.actor) else {
+            return Ok(());
+        };
+        if !admin {
+            return Err(Error::Forbidden("administrators only".into()));
+        }
+        match self.get(actor).await? {
+            Some(user) => {
+                policy::admit(&[Rule::Active, Rule::Admin], &user, crate::auth::now_unix())
+            }
             None => Err(Error::Forbidden("the token's user no longer exists".into())),
         }
     }
