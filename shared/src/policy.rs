@@ -95,6 +95,16 @@ pub fn target_rules(
     if patch.email.is_some() || patch.password_hash.is_some() || patch.clear_password {
         require_recent_sign_in(target, stamp, max_age, now)?;
     }
+    if patch.reset_password_failures
+        && patch.superseded_hash.is_none()
+        && patch.password_hash.is_some()
+    {
+        // Only NEWM's verified change, or an administrator's reset of another user, ends the
+        // lockout: a handler that asks otherwise is a bug, refused rather than obeyed.
+        return Err(Error::Internal(
+            "a self-service password set may not reset the password lockout".into(),
+        ));
+    }
     let mut rules = vec![Rule::Active];
     if admin {
         rules.push(Rule::Admin);

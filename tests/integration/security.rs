@@ -393,7 +393,19 @@ async fn a_disabled_users_token_writes_nothing_on_any_api() {
     )
     .await;
     assert_eq!(reply["code"], 403, "{reply}");
-    assert_eq!(stored(&store, 2).await.version, before, "nothing written");
+    // NEWM's password change: refused before the attempt is counted, right password or wrong,
+    // so the token learns nothing of the password.
+    for current in [PASSWORD, "not-the-password"] {
+        let body = json!({"currentPassword": current, "newPassword": "NewPassw0rd", "confirmPassword": "NewPassw0rd"});
+        let (s, b) = call(&served, Method::PATCH, "/v1/users/me", &user, body).await;
+        assert_eq!(s, 403, "{b}");
+    }
+    let after = stored(&store, 2).await;
+    assert_eq!(
+        (after.version, after.password_failures),
+        (before, 0),
+        "nothing written or counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

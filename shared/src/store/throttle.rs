@@ -8,9 +8,10 @@ use super::keys::{key, user_pk};
 use super::sdk_error::{classify, is_conditional_failure};
 use super::{Expect, Store};
 use crate::error::{Error, Result};
+use crate::policy::Rule;
 use crate::stamp::Stamp;
 use crate::user::User;
-use crate::values::UserId;
+use crate::values::{Status, UserId, ADMIN_ROLE};
 
 impl Store {
     /// Starts a password change: counts the attempt and reads the user in one conditional
@@ -27,8 +28,9 @@ impl Store {
         window_seconds: i64,
         stamp: &Stamp,
     ) -> Result<User> {
-        // A stale token spends no attempt.
+        // A stale token spends no attempt, nor does a disabled user's (or a demoted admin's).
         self.require_recent_sign_in(id, stamp)?;
+        let rules = self.attempt_rules(id, stamp)?;
         let now = crate::auth::now_unix();
         let mut condition = "attribute_exists(pk) AND (attribute_not_exists(pw_failures) \
              OR pw_failures < :max OR attribute_not_exists(pw_failed_at) OR pw_failed_at < :window_start) \
@@ -52,6 +54,24 @@ impl Store {
             .expression_attribute_values(":max", n(max))
             .expression_attribute_values(":window_start", n(now - window_seconds))
             .return_values(ReturnValue::AllNew);
+        for rule in &rules {
+            match rule {
+                Rule::Active => {
+                    condition.push_str(" AND #status = :active");
+                    request = request
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":active", s(Status::Active.as_str()));
+                }
+                Rule::Admin => {
+                    condition.push_str(" AND contains(#roles, :admin)");
+                    request = request
+                        .expression_attribute_names("#roles", "roles")
+                        .expression_attribute_values(":admin", s(ADMIN_ROLE));
+                }
+                // This is the lockout's own count.
+                Rule::NotLockedOut => {}
+            }
+        }
         for (i, e) in expect.iter().enumerate() {
             let (attr, value) = match e {
                 Expect::Uuid(u) => ("uuid", u),
@@ -78,9 +98,12 @@ impl Store {
                 Some(user) if !expect.iter().all(|e| e.holds(&user)) => {
                     Err(Error::PreconditionFailed)
                 }
-                Some(user) => Err(Error::TooManyAttempts {
-                    retry_at: user.password_failed_at.unwrap_or(now) + window_seconds,
-                }),
+                // A rule of the directory refused (a disabled user), else the lockout holds.
+                Some(user) => {
+                    crate::policy::admit(&rules, &user, now).and(Err(Error::TooManyAttempts {
+                        retry_at: user.password_failed_at.unwrap_or(now) + window_seconds,
+                    }))
+                }
             },
             Err(e) => Err(classify(e)),
         }

@@ -216,12 +216,17 @@ impl Store {
         patch: &UserPatch,
         stamp: &Stamp,
     ) -> Result<Option<User>> {
-        // On the version read: what the rules saw is what is written over.
-        self.admit(current, patch, stamp)?;
+        // On the version read: what the rules saw is what is written over. They ride in the
+        // condition too, as NEWM's failure count moves without a new version.
+        let rules = self.target_rules(current.id, patch, stamp)?;
+        crate::policy::admit(&rules, current, crate::auth::now_unix())?;
         let now = now_rfc3339();
         let mut expr = UpdateExpr::from_patch(patch, &now, stamp);
         let v = expr.value(n(current.version));
         expr.condition(format!("version = {v}"));
+        for rule in &rules {
+            expr.require(*rule, crate::auth::now_unix());
+        }
         let expected = apply_patch(current, patch, &now, stamp);
         let size = item_size(&user_to_item(&expected));
         if size > MAX_ITEM_BYTES {
