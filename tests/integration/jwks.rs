@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const JWKS: &str = include_str!("../fixtures/jwt/jwks.json");
 const ISSUER_KEY: &str = include_str!("../fixtures/jwt/es256-private.pem");
 const OTHER_KEY: &str = include_str!("../fixtures/jwt/other-private.pem");
+const RSA_KEY: &str = include_str!("../fixtures/jwt/rs256-private.pem");
 
 /// A local issuer answering every request with `body`: its URL.
 async fn issuer(body: &'static str) -> String {
@@ -83,6 +84,14 @@ async fn a_key_set_verifies_by_kid_with_each_keys_own_algorithm() {
     let p = verifier.verify(&good).unwrap();
     assert_eq!(p.user_id.get(), 2);
     assert!(p.is_admin());
+    // The set's RSA key: RS256 under its own kid.
+    let mut rs = Header::new(Algorithm::RS256);
+    rs.kid = Some("test-rs256".into());
+    let rsa = EncodingKey::from_rsa_pem(RSA_KEY.as_bytes()).unwrap();
+    let p = verifier
+        .verify(&jsonwebtoken::encode(&rs, &claims("3", &[]), &rsa).unwrap())
+        .unwrap();
+    assert_eq!(p.user_id.get(), 3);
 
     let rejected = |token: String| {
         assert!(
@@ -98,6 +107,26 @@ async fn a_key_set_verifies_by_kid_with_each_keys_own_algorithm() {
         Some("test-es256"),
         &claims("2", &["admin"]),
     ));
+    // Each key allows its own algorithm only: RS256 under the EC key's kid, ES256 under the RSA
+    // key's, and HS256 with the EC key's public bytes as the secret are all refused.
+    rs.kid = Some("test-es256".into());
+    rejected(jsonwebtoken::encode(&rs, &claims("2", &["admin"]), &rsa).unwrap());
+    rejected(es256(
+        ISSUER_KEY,
+        Some("test-rs256"),
+        &claims("2", &["admin"]),
+    ));
+    let mut confused = Header::new(Algorithm::HS256);
+    confused.kid = Some("test-es256".into());
+    let public = include_str!("../fixtures/jwt/es256-public.pem");
+    rejected(
+        jsonwebtoken::encode(
+            &confused,
+            &claims("2", &["admin"]),
+            &EncodingKey::from_secret(public.as_bytes()),
+        )
+        .unwrap(),
+    );
     // The set's symmetric key is no key here: a token "signed" with it is refused.
     let mut hs = Header::new(Algorithm::HS256);
     hs.kid = Some("hmac-key".into());
@@ -123,7 +152,16 @@ async fn no_usable_key_set_is_a_failed_cold_start() {
     let closed = format!("http://127.0.0.1:{}/jwks.json", testkit::free_port());
     assert!(Verifier::connect(&config(&closed)).await.is_err());
     let no_signing_key = issuer(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]}"#).await;
-    assert!(Verifier::connect(&config(&no_signing_key)).await.is_err());
+    let refused = Verifier::connect(&config(&no_signing_key))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        refused
+            .to_string()
+            .contains("no RS256 or ES256 signing key"),
+        "{refused}"
+    );
     let not_a_set = issuer("<html>maintenance</html>").await;
     assert!(Verifier::connect(&config(&not_a_set)).await.is_err());
 }

@@ -118,22 +118,26 @@ async fn the_right_2fa_code_fails_once_five_wrong_guesses_are_counted() {
     assert_eq!(guess(code, email.as_str().into()).await.unwrap(), 403);
     assert_eq!(stored(&store, 1).await.email, "user1@example.com");
 
-    // 32 wrong guesses and the right one at once, three times: the right one passes only when
-    // it was counted among the first five, and then the email is changed; otherwise the code
-    // item shows exactly five guesses counted, and nothing changed.
-    for trial in 0..3 {
+    // 32 wrong guesses and the right one at once, three times, the right one sent first, in the
+    // middle and last: it passes only when it was counted among the first five, and then the
+    // email is changed; otherwise the code item shows exactly five guesses counted, and nothing
+    // changed.
+    for (trial, right_at) in [0, 16, 32].into_iter().enumerate() {
         let email = Email::parse(&format!("trial{trial}@example.com")).unwrap();
         let code = store.issue_code(id(1), &email).await.unwrap();
         let wrong = if code == "000000" { "000001" } else { "000000" };
-        let mut tasks: Vec<_> = (0..32)
-            .map(|_| guess(wrong.into(), email.as_str().into()))
+        // Spawned in this order: each request is on its way as soon as it is spawned.
+        let tasks: Vec<_> = (0..=32)
+            .map(|i| {
+                let sent = if i == right_at { code.as_str() } else { wrong };
+                guess(sent.into(), email.as_str().into())
+            })
             .collect();
-        tasks.insert(trial * 11, guess(code.clone(), email.as_str().into()));
         let mut statuses = Vec::new();
         for t in tasks {
             statuses.push(t.await.unwrap());
         }
-        let right = statuses.remove(trial * 11);
+        let right = statuses.remove(right_at);
         assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
         let user = stored(&store, 1).await;
         let code_item = testkit::items_of(&config, store.table())
@@ -265,12 +269,32 @@ async fn changing_ones_own_email_or_password_needs_a_recent_sign_in() {
         assert_eq!(s, 401, "{path}: {b}");
         assert!(b.to_string().contains("Sign in again"), "{path}: {b}");
     }
+    // NEWM's email change with a right code: refused, and the code spends no guess on it.
+    let email = Email::parse("two@example.com").unwrap();
+    let code = store.issue_code(id(2), &email).await.unwrap();
+    let (s, b) = call(
+        &served,
+        Method::PATCH,
+        "/v1/users/me",
+        &stale,
+        json!({"email": email.as_str(), "authCode": code}),
+    )
+    .await;
+    assert_eq!(s, 401, "{b}");
     let after = stored(&store, 2).await;
     assert_eq!(
         (after.version, after.password_failures, &after.email),
         (before.version, 0, &before.email),
         "nothing written, no password attempt spent"
     );
+    let code_attempts = testkit::items_of(&config, store.table())
+        .await
+        .into_iter()
+        .find(|i| {
+            i.get("pk").and_then(|v| v.as_s().ok()) == Some(&format!("CODE#2#{}", email.key()))
+        })
+        .and_then(|i| i.get("attempts").and_then(|v| v.as_n().ok()).cloned());
+    assert_eq!(code_attempts.as_deref(), Some("0"), "no 2FA guess spent");
 
     // Not a credential, or the email sent as it is: any sign-in age will do.
     let (s, _) = call(
