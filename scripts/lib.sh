@@ -3,31 +3,30 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 
+# venv_with DIR REQUIREMENTS WHAT: a venv at DIR holding REQUIREMENTS, installed again only
+# when the file changes.
+venv_with() {
+  local dir="$1" requirements="$2" what="$3"
+  if [ ! -x "$dir/bin/python" ]; then
+    echo "==> creating $dir"
+    python3 -m venv "$dir"
+  fi
+  if ! cmp -s "$requirements" "$dir/.requirements.installed" 2>/dev/null; then
+    echo "==> installing $what"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$dir/.requirements.installed"
+  fi
+}
+
 ensure_venv() {
-  if [ ! -x "$VENV/bin/python" ]; then
-    echo "==> creating $VENV"
-    python3 -m venv "$VENV"
-  fi
-  if ! cmp -s "$ROOT/scripts/requirements.txt" "$VENV/.requirements.installed" 2>/dev/null; then
-    echo "==> installing Python tools (moto, cfn-lint)"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
-    cp "$ROOT/scripts/requirements.txt" "$VENV/.requirements.installed"
-  fi
+  venv_with "$VENV" "$ROOT/scripts/requirements.txt" "Python tools (moto, cfn-lint)"
 }
 
 # checkov in a venv of its own: it pins boto3 to a version SAM CLI's cannot share.
 CHECKOV_VENV="$ROOT/.venv-checkov"
 
 ensure_checkov_venv() {
-  if [ ! -x "$CHECKOV_VENV/bin/python" ]; then
-    echo "==> creating $CHECKOV_VENV"
-    python3 -m venv "$CHECKOV_VENV"
-  fi
-  if ! cmp -s "$ROOT/scripts/requirements-checkov.txt" "$CHECKOV_VENV/.requirements.installed" 2>/dev/null; then
-    echo "==> installing checkov"
-    "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-checkov.txt"
-    cp "$ROOT/scripts/requirements-checkov.txt" "$CHECKOV_VENV/.requirements.installed"
-  fi
+  venv_with "$CHECKOV_VENV" "$ROOT/scripts/requirements-checkov.txt" checkov
 }
 
 free_port() {

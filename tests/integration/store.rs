@@ -666,6 +666,32 @@ async fn the_same_email_change_sent_twice_at_once_succeeds_twice() {
     assert_eq!(email_locks, vec!["EMAIL#mine@example.com".to_owned()]);
 }
 
+/// Moves `user`'s email lock to the key the older code used (its address in lower case).
+async fn rekey_as_before(store: &Store, user: &shared::user::NewUser) -> String {
+    let (new_key, old_key) = (
+        format!("EMAIL#{}", user.email.key()),
+        format!("EMAIL#{}", user.email.as_str().to_lowercase()),
+    );
+    assert_ne!(new_key, old_key, "an address whose key changed");
+    let client = store.client();
+    client
+        .delete_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(new_key))
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_item()
+        .table_name(store.table())
+        .item("pk", AttributeValue::S(old_key.clone()))
+        .item("user_id", AttributeValue::N(user.id.to_string()))
+        .send()
+        .await
+        .unwrap();
+    old_key
+}
+
 /// An address locked before locks were per mailbox (a non-ASCII one, under its lower-cased
 /// spelling) is released from where it is when the user changes its email or is deleted: no
 /// orphan lock, no contention.
@@ -675,28 +701,7 @@ async fn a_lock_under_the_older_key_is_moved_and_deleted_without_orphans() {
     let mut user = testkit::new_user(1, &[]);
     user.email = Email::parse("Ada@Ex\u{430}mple.com").unwrap();
     store.create(&user, &testkit::stamp()).await.unwrap();
-    // Re-key its lock as the older code did.
-    let (new_key, old_key) = (
-        format!("EMAIL#{}", user.email.key()),
-        format!("EMAIL#{}", user.email.as_str().to_lowercase()),
-    );
-    assert_ne!(new_key, old_key);
-    let client = store.client();
-    client
-        .delete_item()
-        .table_name(store.table())
-        .key("pk", AttributeValue::S(new_key.clone()))
-        .send()
-        .await
-        .unwrap();
-    client
-        .put_item()
-        .table_name(store.table())
-        .item("pk", AttributeValue::S(old_key.clone()))
-        .item("user_id", AttributeValue::N("1".into()))
-        .send()
-        .await
-        .unwrap();
+    let old_key = rekey_as_before(&store, &user).await;
 
     let patch = UserPatch {
         email: Some(Email::parse("ada@example.org").unwrap()),
@@ -721,28 +726,7 @@ async fn a_lock_under_the_older_key_is_moved_and_deleted_without_orphans() {
     let mut other = testkit::new_user(3, &[]);
     other.email = Email::parse("bob@b\u{FC}cher.example").unwrap();
     store.create(&other, &testkit::stamp()).await.unwrap();
-    let (new_key, old_key) = (
-        format!("EMAIL#{}", other.email.key()),
-        format!("EMAIL#{}", other.email.as_str().to_lowercase()),
-    );
-    assert_ne!(new_key, old_key);
-    {
-        client
-            .delete_item()
-            .table_name(store.table())
-            .key("pk", AttributeValue::S(new_key))
-            .send()
-            .await
-            .unwrap();
-        client
-            .put_item()
-            .table_name(store.table())
-            .item("pk", AttributeValue::S(old_key.clone()))
-            .item("user_id", AttributeValue::N("3".into()))
-            .send()
-            .await
-            .unwrap();
-    }
+    let old_key = rekey_as_before(&store, &other).await;
     store.delete(id(3), &testkit::stamp()).await.unwrap();
     let keys = all_keys(&store).await;
     assert!(
