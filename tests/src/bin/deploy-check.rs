@@ -389,12 +389,16 @@ fn check_policies(binary: &str, props: &Value, problem: &mut impl FnMut(String))
 // ---------------------------------------------------------------------------------------------
 // The bootstraps under emulation.
 
-/// `qemu-aarch64` running `bootstrap` with exactly `env` (plus what Lambda itself sets).
+/// `qemu-aarch64` running `bootstrap` with exactly `env` (plus what Lambda itself sets), its
+/// output (the function's log, qemu's complaints) into the file `log`: a pipe nobody reads while
+/// it runs could fill and stall it.
 fn spawn_emulated(
     bootstrap: &Path,
     api: &RuntimeApi,
     env: &[(String, String)],
+    log: &Path,
 ) -> std::io::Result<Child> {
+    let out = std::fs::File::create(log)?;
     let qemu = std::env::var("QEMU").unwrap_or_else(|_| "qemu-aarch64".into());
     let prefix =
         std::env::var("QEMU_LD_PREFIX").unwrap_or_else(|_| "/usr/aarch64-linux-gnu".into());
@@ -410,8 +414,8 @@ fn spawn_emulated(
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "deploy-check")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "deploy-check")
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(out.try_clone()?))
+        .stderr(Stdio::from(out))
         .spawn()
 }
 
@@ -431,15 +435,17 @@ async fn next_posted(api: &mut RuntimeApi, child: &mut Child) -> Result<Posted, 
     }
 }
 
-fn stop(mut child: Child) -> String {
+/// Stops the process; its log.
+fn stop(mut child: Child, log: &Path) -> String {
     let _ = child.kill();
     let _ = child.wait();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    err
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let _ = std::fs::remove_file(log);
+    text
+}
+
+fn log_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("deploy-check-{}-{name}.log", std::process::id()))
 }
 
 /// The function's fixtures (refusals first, successes last, as each success changes the table),
@@ -482,7 +488,8 @@ async fn run_fixtures(function: &Deployed) -> Result<Vec<String>, Vec<String>> {
 
     let env = local_environment(function, &config, &audit_table)?;
     let mut api = RuntimeApi::start().await.map_err(|e| vec![e.to_string()])?;
-    let mut child = spawn_emulated(&function.bootstrap, &api, &env)
+    let log = log_file(&function.binary);
+    let mut child = spawn_emulated(&function.bootstrap, &api, &env, &log)
         .map_err(|e| vec![format!("cannot start under qemu-aarch64: {e}")])?;
 
     let mut lines = Vec::new();
@@ -509,12 +516,12 @@ async fn run_fixtures(function: &Deployed) -> Result<Vec<String>, Vec<String>> {
             Err(e) => problems.push(format!("events/{stem}.json: {e}")),
         }
     }
-    let stderr = stop(child);
+    let output = stop(child, &log);
     if problems.is_empty() {
         Ok(lines)
     } else {
         // The process's own log says why (configuration, a panic); it holds no secret values.
-        problems.push(format!("its log:\n{stderr}"));
+        problems.push(format!("its log:\n{output}"));
         Err(problems)
     }
 }
@@ -637,6 +644,9 @@ enum Fate {
     Other(String),
 }
 
+/// What tools/panic-probe panics with.
+const PANIC_MESSAGE: &str = "panic-probe: a handler panic, on request";
+
 async fn panic_probe(bootstrap: &Path) -> Result<Fate, String> {
     let template = std::fs::read_to_string(
         testkit::workspace_root().join("events/unleash-user-admin-success.json"),
@@ -648,7 +658,8 @@ async fn panic_probe(bootstrap: &Path) -> Result<Fate, String> {
         v.to_string()
     };
     let mut api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
-    let mut child = spawn_emulated(bootstrap, &api, &[("RUST_LOG".into(), "warn".into())])
+    let log = log_file("panic-probe");
+    let mut child = spawn_emulated(bootstrap, &api, &[("RUST_LOG".into(), "warn".into())], &log)
         .map_err(|e| format!("cannot start {}: {e}", bootstrap.display()))?;
     api.push(with_body("panic"));
     api.push(with_body("hello"));
@@ -656,13 +667,24 @@ async fn panic_probe(bootstrap: &Path) -> Result<Fate, String> {
     let fate = match first {
         Err(exit) if exit.starts_with("exited") => Fate::Died(exit),
         Err(e) => Fate::Other(e),
-        Ok(p) if p.is_invocation_error() => match next_posted(&mut api, &mut child).await {
-            Ok(second) if second.is_response() => Fate::Survived,
-            Ok(second) => Fate::Other(format!("second: {} {}", second.path, second.text())),
-            Err(e) => Fate::Other(format!("after the error, {e}")),
-        },
+        // The error must be the panic's (lambda_runtime puts its message in `errorMessage`).
+        Ok(p) if p.is_invocation_error() && p.text().contains(PANIC_MESSAGE) => {
+            match next_posted(&mut api, &mut child).await {
+                Ok(second) if second.is_response() && second.text().contains("ok") => {
+                    Fate::Survived
+                }
+                Ok(second) => Fate::Other(format!("second: {} {}", second.path, second.text())),
+                Err(e) => Fate::Other(format!("after the error, {e}")),
+            }
+        }
         Ok(p) => Fate::Other(format!("first: {} {}", p.path, p.text())),
     };
-    stop(child);
-    Ok(fate)
+    let output = stop(child, &log);
+    // It died of the panic, not of something else.
+    match fate {
+        Fate::Died(exit) if !output.contains(PANIC_MESSAGE) => Ok(Fate::Other(format!(
+            "{exit} without the panic's message in its log:\n{output}"
+        ))),
+        fate => Ok(fate),
+    }
 }
