@@ -65,6 +65,9 @@ async fn main() {
     );
     let deployed = match check_template(&build_dir) {
         Ok((deployed, problems)) => {
+            for p in &problems {
+                println!("  FAIL {p}");
+            }
             failures.extend(problems);
             deployed
         }
