@@ -3,6 +3,8 @@
 //! network or a database in the way. Served in-process as the SDK's HTTP client, or over HTTP
 //! on loopback for whole processes.
 
+pub mod runtime_api;
+
 use std::sync::OnceLock;
 
 use aws_smithy_types::body::SdkBody;

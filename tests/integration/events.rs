@@ -4,9 +4,10 @@
 //! fresh table seeded with `demo/users.json` and a state configured with the local development
 //! secret that `scripts/run` exports as `JWT_SECRET`.
 //!
-//! Every file is covered: its name is `<function>-[<variant>-]<case>.json`, and [`EXPECTED`] says
-//! what that function answers in that case. A file naming no known function or case fails the
-//! test, and so does a documented case with no file.
+//! Every file is covered: its name is `<function>-[<variant>-]<case>.json`, and `EXPECTED`
+//! (tests/src/fixtures.rs, shared with the deploy check) says what that function answers in that
+//! case. A file naming no known function or case fails the test, and so does a documented case
+//! with no file.
 
 use crate::USERCTL;
 
@@ -20,55 +21,8 @@ use testkit::{
     assert_no_secrets, fresh_audit_table, fresh_store, json_of, userctl, workspace_root,
 };
 
-/// The `JWT_SECRET` of `scripts/run` (and so of `cargo lambda watch` as the README runs it).
-const LOCAL_SECRET: &[u8] = b"local-development-secret-change-me-0123456789";
-
-/// What a fixture's function answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// An HTTP response with this status.
-    Http(u16),
-    /// DeviceHive's `{"action":"user/update","status":"success"}` message.
-    WsSuccess,
-    /// DeviceHive's `{"status":"error","code":N}` message.
-    WsError(u16),
-    /// The authorizer's Allow policy.
-    Allow,
-    /// The authorizer refuses (the runtime turns the error into the handshake's 401).
-    Refuse,
-    /// The audit log reports no failure and this many records are in the audit table.
-    Recorded(usize),
-    /// The audit log reports this many of the batch's records as failures (Lambda retries them).
-    Failed(usize),
-}
-
+use testkit::fixtures::{classify, Outcome, EXPECTED, LOCAL_SECRET};
 use Outcome::*;
-
-/// What each API documents, by function (the crate and binary name) and case.
-const EXPECTED: &[(&str, &str, Outcome)] = &[
-    ("unleash-user-admin", "success", Http(200)),
-    ("unleash-user-admin", "bad-token", Http(401)),
-    ("unleash-user-admin", "bad-body", Http(400)),
-    ("newm-patch-user", "success", Http(204)),
-    ("newm-patch-user", "bad-token", Http(401)),
-    ("newm-patch-user", "bad-body", Http(422)),
-    ("mmc-profile", "success", Http(200)),
-    ("mmc-profile", "bad-token", Http(401)),
-    ("mmc-profile", "bad-body", Http(400)),
-    ("aaa-user-profile", "success", Http(200)),
-    ("aaa-user-profile", "bad-token", Http(401)),
-    ("aaa-user-profile", "bad-body", Http(400)),
-    ("devicehive-user-update", "success", WsSuccess),
-    ("devicehive-user-update", "bad-token", WsError(401)),
-    ("devicehive-user-update", "bad-body", WsError(400)),
-    ("devicehive-rest", "success", Http(204)),
-    ("devicehive-rest", "bad-token", Http(401)),
-    ("devicehive-rest", "bad-body", Http(400)),
-    ("devicehive-authorizer", "success", Allow),
-    ("devicehive-authorizer", "bad-token", Refuse),
-    ("audit-log", "success", Recorded(1)),
-    ("audit-log", "bad-body", Failed(1)),
-];
 
 /// The HTTP routes each HTTP function serves, as `template.yaml` declares them.
 fn routes(function: &str) -> Option<&'static [Route]> {
@@ -80,27 +34,6 @@ fn routes(function: &str) -> Option<&'static [Route]> {
         "devicehive-rest" => Some(devicehive_user_update::rest::ROUTES),
         _ => None,
     }
-}
-
-/// `(function, case, outcome)` for a fixture file stem, from its name.
-fn classify(stem: &str) -> Result<(&'static str, &'static str, Outcome), String> {
-    // Longest function name first, should one ever be a prefix of another.
-    let mut known: Vec<&(&str, &str, Outcome)> = EXPECTED.iter().collect();
-    known.sort_by_key(|(f, c, _)| std::cmp::Reverse((f.len(), c.len())));
-    known
-        .into_iter()
-        .find(|(f, c, _)| {
-            stem.strip_prefix(f)
-                .and_then(|rest| rest.strip_prefix('-'))
-                .is_some_and(|rest| rest == *c || rest.ends_with(&format!("-{c}")))
-        })
-        .map(|&(f, c, o)| (f, c, o))
-        .ok_or_else(|| {
-            format!(
-                "events/{stem}.json: the name is not <function>-[<variant>-]<case> for a (function, case) \
-                 in EXPECTED (tests/integration/events.rs): add the expected outcome there"
-            )
-        })
 }
 
 /// What came back, as text (for the secret check) and as the outcome it shows.
@@ -132,13 +65,7 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
             let text = answer["body"].as_str().unwrap_or_default().to_owned();
             let message: Value = serde_json::from_str(&text)
                 .map_err(|_| format!("the message is not JSON: {answer}"))?;
-            let outcome = match (message["status"].as_str(), message["code"].as_u64()) {
-                (Some("success"), None) if message["action"] == "user/update" => Some(WsSuccess),
-                (Some("error"), Some(code)) if message["error"].is_string() => {
-                    u16::try_from(code).ok().map(WsError)
-                }
-                _ => None,
-            };
+            let outcome = testkit::fixtures::websocket_outcome(&message);
             Ok(Answer {
                 text,
                 outcome,
@@ -152,16 +79,13 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
                 .map_err(|e| format!("authorizer: {e}"))?;
             match authorizer.authorize(&event) {
                 Ok(policy) => {
-                    let statement = &policy["policyDocument"]["Statement"][0];
                     let context: std::collections::HashMap<String, Value> =
                         serde_json::from_value(policy["context"].clone())
                             .map_err(|e| format!("context is not a map: {e}"))?;
                     // The context must be what devicehive-user-update reads on every message.
                     let who = ConnectionPrincipal::from_context(&context)
                         .map_err(|e| format!("context unreadable ({e}): {policy}"))?;
-                    let allowed = statement["Effect"] == "Allow"
-                        && statement["Action"] == "execute-api:Invoke"
-                        && statement["Resource"] == event["methodArn"]
+                    let allowed = testkit::fixtures::is_allow_policy(&policy, &event)
                         && policy["principalId"].as_str()
                             == Some(who.principal.user_id.get().to_string().as_str());
                     Ok(Answer {
@@ -217,6 +141,7 @@ async fn invoke(function: &str, event_text: &str, config: &Config) -> Result<Ans
                 other => return Err(format!("no handler for {other}")),
             };
             let (status, body) = json_of(&resp);
+            testkit::fixtures::check_http_body(http, status, &body)?;
             let text = if body.is_null() {
                 String::new()
             } else {
@@ -339,7 +264,7 @@ async fn run_fixture(function: &str, path: &Path, demo: &Path) -> Result<Answer,
     }
     let config = Config {
         jwt: shared::config::JwtConfig {
-            key: JwtKey::Secret(LOCAL_SECRET.to_vec()),
+            key: JwtKey::Secret(LOCAL_SECRET.as_bytes().to_vec()),
             ..seed_config.jwt
         },
         ..seed_config

@@ -6,6 +6,7 @@
 //! with a message saying how to fix it: they never skip.
 
 pub mod fault_proxy;
+pub mod fixtures;
 pub mod invariants;
 
 use std::net::TcpStream;

@@ -10,77 +10,12 @@
 //! Run (after `cargo build --release -p bench -p <functions>`):
 //!   target/release/coldstart [--runs 20] [--invocations 1000]
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use bench::runtime_api::RuntimeApi;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Notify};
-
-/// What the emulator saw of one process.
-#[derive(Default)]
-struct Emulator {
-    events: Mutex<VecDeque<String>>,
-    ready: Notify,
-    first_next: Mutex<Option<Instant>>,
-    next_id: Mutex<u64>,
-}
-
-async fn runtime_api(
-    emu: Arc<Emulator>,
-    answers: mpsc::UnboundedSender<(Instant, String)>,
-    req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
-    let path = req.uri().path().to_owned();
-    if path.ends_with("/runtime/invocation/next") {
-        emu.first_next
-            .lock()
-            .unwrap()
-            .get_or_insert_with(Instant::now);
-        let event = loop {
-            if let Some(e) = emu.events.lock().unwrap().pop_front() {
-                break e;
-            }
-            emu.ready.notified().await;
-        };
-        let id = {
-            let mut n = emu.next_id.lock().unwrap();
-            *n += 1;
-            format!("req-{n}")
-        };
-        let deadline = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            + 30_000;
-        return hyper::Response::builder()
-            .header("lambda-runtime-aws-request-id", id)
-            .header("lambda-runtime-deadline-ms", deadline.to_string())
-            .header(
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:000000000000:function:bench",
-            )
-            .header(
-                "lambda-runtime-trace-id",
-                "Root=1-00000000-000000000000000000000000",
-            )
-            .body(Full::new(Bytes::from(event)))
-            .unwrap();
-    }
-    let body = bench::body_bytes(req).await;
-    let _ = answers.send((
-        Instant::now(),
-        format!("{path} {}", String::from_utf8_lossy(&body)),
-    ));
-    hyper::Response::builder()
-        .status(202)
-        .body(Full::new(Bytes::new()))
-        .unwrap()
-}
 
 struct Run {
     init: Duration,
@@ -90,24 +25,16 @@ struct Run {
 
 /// Starts `binary` against a fresh emulator, feeds it `events`, returns its figures.
 async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let emu = Arc::new(Emulator::default());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let server = {
-        let emu = emu.clone();
-        tokio::spawn(bench::serve_http1(listener, move |req| {
-            runtime_api(emu.clone(), tx.clone(), req)
-        }))
-    };
+    let mut api = RuntimeApi::start().await.unwrap();
     let count = events.len();
-    emu.events.lock().unwrap().extend(events);
-    emu.ready.notify_waiters();
+    for event in events {
+        api.push(event);
+    }
 
     let started = Instant::now();
     let mut child = Command::new(binary)
         .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -127,16 +54,20 @@ async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
         .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
     let mut first_answer = None;
     for i in 0..count {
-        let (at, what) = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        let posted = api
+            .posted(Duration::from_secs(60))
             .await
-            .unwrap_or_else(|_| panic!("{} did not answer", binary.display()))
-            .unwrap();
-        assert!(what.contains("/response"), "{}: {what}", binary.display());
+            .unwrap_or_else(|| panic!("{} did not answer", binary.display()));
+        assert!(
+            posted.is_response(),
+            "{}: {} {}",
+            binary.display(),
+            posted.path,
+            posted.text()
+        );
         if i == 0 {
-            first_answer = Some(at - started);
+            first_answer = Some(posted.at - started);
         }
-        // Keep the emulator's queue topped up as Lambda would: one event per `next`.
-        emu.ready.notify_waiters();
     }
     let peak_rss_kib = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
         .ok()
@@ -147,8 +78,7 @@ async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
         });
     let _ = child.kill();
     let _ = child.wait();
-    server.abort();
-    let first_next = emu.first_next.lock().unwrap().expect("asked for an event");
+    let first_next = api.first_next().expect("asked for an event");
     Run {
         init: first_next - started,
         first_answer: first_answer.unwrap(),
