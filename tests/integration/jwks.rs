@@ -234,26 +234,9 @@ async fn the_key_set_comes_over_https_checked_against_the_trust_store() {
     let fixtures = testkit::workspace_root().join("tests/fixtures/jwt");
     let port = testkit::free_port();
     // A Python HTTPS server: the test kit has no TLS server of its own.
-    let server = r#"
-import http.server, ssl, sys
-port, cert, key, body = int(sys.argv[1]), sys.argv[2], sys.argv[3], open(sys.argv[4], "rb").read()
-class Issuer(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(("127.0.0.1", port), Issuer)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(cert, key)
-server.socket = context.wrap_socket(server.socket, server_side=True)
-server.serve_forever()
-"#;
     let mut issuer = std::process::Command::new("python3")
-        .args(["-c", server, &port.to_string()])
+        .arg(fixtures.join("https_issuer.py"))
+        .arg(port.to_string())
         .arg(fixtures.join("issuer-tls.pem"))
         .arg(fixtures.join("issuer-tls-key.pem"))
         .arg(fixtures.join("jwks.json"))

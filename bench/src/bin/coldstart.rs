@@ -6,6 +6,8 @@
 //! the canned responder on loopback). Measured from process spawn to its first
 //! `GET /runtime/invocation/next` (init) and to its first posted response (first answer).
 //! Memory: peak RSS (VmHWM) after 1,000 invocations, password changes included.
+//! Then the cost of each way of holding the token key at cold start (a secret, a public key, an
+//! issuer's key set fetched over HTTPS from a local issuer), on one function.
 //!
 //! Run (after `cargo build --release -p bench -p <functions>`):
 //!   target/release/coldstart [--runs 20] [--invocations 1000]
@@ -23,8 +25,15 @@ struct Run {
     peak_rss_kib: Option<u64>,
 }
 
+/// How the token key is given: `JWT_SECRET` unless another is named.
+type KeyEnv = Vec<(&'static str, String)>;
+
+fn secret_key() -> KeyEnv {
+    vec![("JWT_SECRET", bench::LOCAL_SECRET.to_owned())]
+}
+
 /// Starts `binary` against a fresh emulator, feeds it `events`, returns its figures.
-async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
+async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>, key: &KeyEnv) -> Run {
     let mut api = RuntimeApi::start().await.unwrap();
     let count = events.len();
     for event in events {
@@ -46,7 +55,7 @@ async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("JWT_SECRET", bench::LOCAL_SECRET)
+        .envs(key.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -58,6 +67,7 @@ async fn run(binary: &PathBuf, dynamodb: &str, events: Vec<String>) -> Run {
             .posted(Duration::from_secs(60))
             .await
             .unwrap_or_else(|| panic!("{} did not answer", binary.display()));
+        // With a key other than the fixtures' secret the answer is a 401: still an answer.
         assert!(
             posted.is_response(),
             "{}: {} {}",
@@ -184,7 +194,13 @@ async fn main() {
     let mut answers = vec![Vec::new(); built.len()];
     for _ in 0..runs {
         for (i, (name, success, _)) in built.iter().enumerate() {
-            let r = run(&bin_dir.join(name), &dynamodb, vec![success.clone()]).await;
+            let r = run(
+                &bin_dir.join(name),
+                &dynamodb,
+                vec![success.clone()],
+                &secret_key(),
+            )
+            .await;
             inits[i].push(r.init);
             answers[i].push(r.first_answer);
         }
@@ -202,7 +218,7 @@ async fn main() {
                 _ => success.clone(),
             })
             .collect();
-        let memory = run(&binary, &dynamodb, events).await;
+        let memory = run(&binary, &dynamodb, events, &secret_key()).await;
         let init = median(std::mem::take(&mut inits[i]));
         if *name == "hello" {
             baseline = Some(init);
@@ -217,11 +233,106 @@ async fn main() {
             memory.peak_rss_kib.unwrap_or(0) as f64 / 1024.0,
         );
     }
+    key_costs(&root, &bin_dir, &dynamodb, runs).await;
 }
 
-/// The same API Gateway event with another body.
+/// Init of one function with each way of holding the token key, taking turns. The key set comes
+/// over HTTPS from a local issuer (`tests/fixtures/jwt/https_issuer.py`), checked against the
+/// system's trust store plus the test CA: the whole local cost of the fetch (loading the store,
+/// a TLS handshake, the GET, parsing the set); in AWS the issuer's round trips come on top.
+async fn key_costs(root: &std::path::Path, bin_dir: &std::path::Path, dynamodb: &str, runs: usize) {
+    let binary = bin_dir.join("unleash-user-admin");
+    if !binary.exists() {
+        return;
+    }
+    let fixtures = root.join("tests/fixtures/jwt");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut issuer = Command::new("python3")
+        .arg(fixtures.join("https_issuer.py"))
+        .arg(port.to_string())
+        .arg(fixtures.join("issuer-tls.pem"))
+        .arg(fixtures.join("issuer-tls-key.pem"))
+        .arg(fixtures.join("jwks.json"))
+        .spawn()
+        .expect("python3 serves the key set");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    let ca = std::fs::read_to_string(fixtures.join("test-ca.pem")).unwrap();
+    let store = std::env::temp_dir().join(format!("coldstart-trust-{}.pem", std::process::id()));
+    std::fs::write(&store, format!("{system}\n{ca}")).unwrap();
+    let public = std::fs::read_to_string(fixtures.join("es256-public.pem")).unwrap();
+    let ways: Vec<(&str, KeyEnv)> = vec![
+        ("JWT_SECRET (HS256)", secret_key()),
+        (
+            "JWT_PUBLIC_KEY (ES256 PEM)",
+            vec![("JWT_PUBLIC_KEY", public)],
+        ),
+        (
+            "JWT_JWKS_URL (HTTPS, local issuer)",
+            vec![
+                (
+                    "JWT_JWKS_URL",
+                    format!("https://localhost:{port}/.well-known/jwks.json"),
+                ),
+                ("SSL_CERT_FILE", store.display().to_string()),
+            ],
+        ),
+    ];
+    let event =
+        std::fs::read_to_string(root.join("events/unleash-user-admin-success.json")).unwrap();
+    let mut inits = vec![Vec::new(); ways.len()];
+    for _ in 0..runs {
+        for (i, (_, key)) in ways.iter().enumerate() {
+            inits[i].push(run(&binary, dynamodb, vec![event.clone()], key).await.init);
+        }
+    }
+    let _ = issuer.kill();
+    let _ = issuer.wait();
+    let _ = std::fs::remove_file(&store);
+    println!();
+    println!("| unleash-user-admin, token key | init median (ms) | vs JWT_SECRET |");
+    println!("|---|---|---|");
+    let base = median(inits[0].clone());
+    for ((name, _), samples) in ways.iter().zip(inits) {
+        let init = median(samples);
+        println!(
+            "| {name} | {:.2} | {:.2}x |",
+            init.as_secs_f64() * 1e3,
+            init.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
+
+/// The same API Gateway event with another body, and a token of the same user signed in just now:
+/// a password change needs a recent sign-in, and the fixtures' tokens are fixed in time.
 fn password_event(event: &str, body: &str) -> String {
+    use shared::config::{ClaimNames, JwtConfig, JwtKey};
     let mut v: serde_json::Value = serde_json::from_str(event).unwrap();
     v["body"] = serde_json::Value::String(body.to_owned());
+    let config = JwtConfig {
+        key: JwtKey::Secret(bench::LOCAL_SECRET.as_bytes().to_vec()),
+        issuer: None,
+        audience: None,
+        claims: ClaimNames::default(),
+    };
+    let header = v["headers"]["authorization"]
+        .as_str()
+        .expect("a bearer token");
+    let who = shared::auth::Verifier::new(&config)
+        .unwrap()
+        .verify(shared::auth::bearer_token(header).unwrap())
+        .expect("the fixture's token");
+    let roles: Vec<String> = who.roles.into_iter().collect();
+    let fresh = shared::auth::Signer::hs256(bench::LOCAL_SECRET.as_bytes(), None, None).sign(
+        who.user_id,
+        &roles,
+        24 * 3600,
+    );
+    v["headers"]["authorization"] = format!("Bearer {fresh}").into();
     v.to_string()
 }
