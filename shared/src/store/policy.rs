@@ -44,11 +44,16 @@ impl Store {
     /// An administrator's write of another user: the administrator, read now, is still an active
     /// administrator (one `GetItem`). Nothing to read for a write of one's own account.
     pub(super) async fn admit_actor(&self, target: UserId, stamp: &Stamp) -> Result<()> {
-        let Some((actor, rules)) = policy::actor_rules(target, stamp)? else {
-            return Ok(());
-        };
+        match policy::actor_rules(target, stamp)? {
+            Some((actor, rules)) => self.admit_stored(actor, &rules).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The token's user, read now, keeps `rules`; a user that no longer exists keeps none.
+    async fn admit_stored(&self, actor: UserId, rules: &[Rule]) -> Result<()> {
         match self.get(actor).await? {
-            Some(user) => policy::admit(&rules, &user, crate::auth::now_unix()),
+            Some(user) => policy::admit(rules, &user, crate::auth::now_unix()),
             None => Err(Error::Forbidden("the token's user no longer exists".into())),
         }
     }
@@ -69,12 +74,7 @@ impl Store {
         if !admin {
             return Err(Error::Forbidden("administrators only".into()));
         }
-        match self.get(actor).await? {
-            Some(user) => {
-                policy::admit(&[Rule::Active, Rule::Admin], &user, crate::auth::now_unix())
-            }
-            None => Err(Error::Forbidden("the token's user no longer exists".into())),
-        }
+        self.admit_stored(actor, &[Rule::Active, Rule::Admin]).await
     }
 
     /// A change of one's own password must come from a recent sign-in.
