@@ -238,3 +238,24 @@ pub fn percentiles(mut samples: Vec<std::time::Duration>) -> (f64, f64) {
     };
     (at(0.5), at(0.99))
 }
+
+/// A local issuer serving `tests/fixtures/jwt/jwks.json` over HTTPS on `port`
+/// (`tests/fixtures/jwt/https_issuer.py`, certificate of the test CA), once it listens: for the
+/// key set's test and its cold-start cost. Kill the child when done.
+pub fn https_issuer(fixtures: &std::path::Path, port: u16) -> std::process::Child {
+    let issuer = std::process::Command::new("python3")
+        .arg(fixtures.join("https_issuer.py"))
+        .arg(port.to_string())
+        .arg(fixtures.join("issuer-tls.pem"))
+        .arg(fixtures.join("issuer-tls-key.pem"))
+        .arg(fixtures.join("jwks.json"))
+        .spawn()
+        .expect("python3 serves the key set");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    issuer
+}

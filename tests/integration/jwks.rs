@@ -234,20 +234,7 @@ async fn the_key_set_comes_over_https_checked_against_the_trust_store() {
     let fixtures = testkit::workspace_root().join("tests/fixtures/jwt");
     let port = testkit::free_port();
     // A Python HTTPS server: the test kit has no TLS server of its own.
-    let mut issuer = std::process::Command::new("python3")
-        .arg(fixtures.join("https_issuer.py"))
-        .arg(port.to_string())
-        .arg(fixtures.join("issuer-tls.pem"))
-        .arg(fixtures.join("issuer-tls-key.pem"))
-        .arg(fixtures.join("jwks.json"))
-        .spawn()
-        .expect("python3 serves the key set");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut issuer = bench::https_issuer(&fixtures, port);
     let (store, config) = fresh_store().await;
     seed(&store, 2, &[]).await;
     let url = format!("https://localhost:{port}/.well-known/jwks.json");

@@ -250,17 +250,7 @@ async fn key_costs(root: &std::path::Path, bin_dir: &std::path::Path, dynamodb: 
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    let mut issuer = Command::new("python3")
-        .arg(fixtures.join("https_issuer.py"))
-        .arg(port.to_string())
-        .arg(fixtures.join("issuer-tls.pem"))
-        .arg(fixtures.join("issuer-tls-key.pem"))
-        .arg(fixtures.join("jwks.json"))
-        .spawn()
-        .expect("python3 serves the key set");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut issuer = bench::https_issuer(&fixtures, port);
     let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     let ca = std::fs::read_to_string(fixtures.join("test-ca.pem")).unwrap();
     let store = std::env::temp_dir().join(format!("coldstart-trust-{}.pem", std::process::id()));
